@@ -1,0 +1,138 @@
+"""Structured configs: the top-level schema, and typed schemas derived from each component's class.
+
+Hydra composes ``conf/``; the top-level :class:`Config` dataclass checks every fixed key and type.
+Each group node (``dataset``, ``baseline``, ``attack`` ...) names its class in ``_target_``; its schema is
+derived from that class's fields or ``__init__`` signature (:func:`schema_for`), so a wrong key or
+type in any group is caught before anything runs, with the key named, and the class stays the one
+place where a component's parameters are declared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .data.splits import SplitFractions
+from .errors import BenchmarkError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+@dataclass
+class PathsConfig:
+    cache_dir: str = ".cache"  # renders, embeddings, brain masks, generated cohorts
+    prepared_dir: str = "prepared"  # splits, trial lists, keys (organiser-only) and the participant kit
+    submissions_dir: str = "submissions"
+    leaderboard_dir: str = "leaderboard"
+    outputs_dir: str = "outputs"
+
+
+@dataclass
+class LimitsConfig:
+    max_voxels: int = 1 << 28  # a header declaring more voxels is refused before any array is allocated
+
+
+@dataclass
+class PrepareConfig:
+    write_kit: bool = True  # also write the participant kit (volumes under pseudonyms, list of ids)
+
+
+@dataclass
+class Config:
+    dataset: Any = None
+    baseline: Any = None
+    splits: SplitFractions = field(default_factory=SplitFractions)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    progress: bool = True
+    seed: int = 0
+
+
+_SIMPLE = (int, float, str, bool)
+
+
+def _omegaconf_type(tp: Any) -> Any:
+    """The annotation if OmegaConf can validate it, else Any."""
+    if tp in _SIMPLE:
+        return tp
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union and len(args) == 2 and type(None) in args:
+        inner = _omegaconf_type(next(a for a in args if a is not type(None)))
+        return typing.Optional[inner] if inner is not Any else Any
+    if origin in (list, tuple) and args and args[0] in _SIMPLE:
+        return list[args[0]]
+    return Any
+
+
+@lru_cache(maxsize=None)
+def schema_for(target: str) -> type:
+    """A dataclass with ``_target_`` and the typed parameters of the class ``target`` names."""
+    cls = get_class(target)
+    params: list[tuple[str, Any, Any]] = [("_target_", str, field(default=target))]
+    hints = typing.get_type_hints(cls.__init__ if not dataclasses.is_dataclass(cls) else cls)
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else "???")
+            params.append((f.name, _omegaconf_type(hints.get(f.name, Any)), field(default_factory=lambda d=default: d)))
+    else:
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            default = "???" if p.default is inspect.Parameter.empty else p.default
+            params.append((name, _omegaconf_type(hints.get(name, Any)), field(default_factory=lambda d=default: d)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Config", params)
+
+
+def validate_node(node: DictConfig, where: str) -> DictConfig:
+    """Merge a component node onto its class's schema; a wrong key or type raises BenchmarkError."""
+    if node is None:
+        return node
+    target = node.get("_target_")
+    if not target:
+        raise BenchmarkError(f"config group '{where}' has no _target_")
+    try:
+        schema = OmegaConf.structured(schema_for(target))
+        merged = OmegaConf.merge(schema, node)
+    except OmegaConfBaseException as exc:
+        raise BenchmarkError(config_error_line(exc, prefix=where)) from None
+    except (ImportError, ValueError) as exc:
+        raise BenchmarkError(f"config: '{where}._target_': cannot load {target} ({exc})") from None
+    return merged
+
+
+def config_error_line(exc: BaseException, prefix: str = "") -> str:
+    """One line naming the key: "config: 'dataset.n_persons': Value 'x' could not be converted to Integer"."""
+    cause = exc
+    while cause.__cause__ is not None and not getattr(cause, "full_key", None):
+        cause = cause.__cause__
+    key = getattr(cause, "full_key", None) or getattr(cause, "key", None) or ""
+    if prefix and key and not str(key).startswith(prefix):
+        key = f"{prefix}.{key}"
+    msg = str(getattr(cause, "msg", None) or cause).strip().splitlines()
+    msg = msg[0] if msg else type(cause).__name__
+    return f"config: '{key}': {msg}" if key else f"config: {msg}"
+
+
+def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
+    """Validate a component node and instantiate it (``hydra.utils.instantiate``)."""
+    return instantiate(validate_node(node, where), **kwargs)
+
+
+def register() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=Config)

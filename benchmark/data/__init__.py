@@ -1,0 +1,1 @@
+"""Datasets: the BIDS-like layout, checked volume loading, the synthetic cohort, splits and trial lists."""

@@ -1,0 +1,172 @@
+"""Fixed splits and trial lists (the VoicePrivacy format), derived deterministically from a dataset.
+
+Persons are divided into disjoint ``dev``, ``test`` and ``train`` sets (``train`` is the attacker's
+training pool for the semi-informed attacker), stratified by sex. Every volume that a participant
+anonymises gets its own random pseudonym; the key from pseudonym to person stays with the organisers.
+
+Conditions:
+- ``mri2mri``: enrollment = session 1 of each person with two or more sessions, trial = session 2;
+  persons with a single session contribute that session as an impostor-only trial.
+- ``photo2mri``: enrollment = the photographs of each person who has them, trial as above.
+
+A trial line is ``<enroll_id> <trial_id> target|nontarget``; lists are all pairs and same-sex pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .dataset import Dataset, Participant
+
+SPLITS = ("dev", "test")
+CONDITIONS = ("mri2mri", "photo2mri")
+
+
+@dataclass
+class SplitFractions:
+    dev: float = 0.2
+    test: float = 0.4
+    train: float = 0.4
+    min_persons: int = 10  # smaller cohorts put every person in test
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class VolumeEntry:
+    """One volume that participants anonymise, under its pseudonym."""
+
+    pseudonym: str
+    participant_id: str
+    session_id: str
+    split: str  # dev | test | train
+    role: str  # enroll | trial | train
+
+
+@dataclass(frozen=True)
+class Trial:
+    enroll_id: str
+    trial_id: str
+    target: bool
+
+    def line(self) -> str:
+        return f"{self.enroll_id} {self.trial_id} {'target' if self.target else 'nontarget'}"
+
+
+@dataclass
+class TrialList:
+    split: str
+    condition: str
+    trials: list[Trial]
+    same_sex: list[Trial]
+    enroll: dict[str, str]  # enroll_id -> participant_id (organiser-only)
+
+
+@dataclass
+class Splits:
+    persons: dict[str, list[str]]  # split -> participant ids
+    volumes: list[VolumeEntry]
+    enrollments: dict[str, str]  # photo enrollment id -> participant id
+    trial_lists: list[TrialList] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    def volume_key(self) -> dict[str, VolumeEntry]:
+        return {v.pseudonym: v for v in self.volumes}
+
+
+def assign_persons(dataset: Dataset, fr: SplitFractions) -> dict[str, list[str]]:
+    """Disjoint dev/test/train sets of person ids, stratified by sex, deterministic for ``fr.seed``."""
+    ids = sorted(dataset.participants)
+    if len(ids) < fr.min_persons:
+        return {"dev": [], "test": ids, "train": []}
+    rng = np.random.default_rng(fr.seed)
+    total = fr.dev + fr.test + fr.train
+    out: dict[str, list[str]] = {"dev": [], "test": [], "train": []}
+    strata: dict[str, list[str]] = {}
+    for pid in ids:
+        strata.setdefault(dataset.participants[pid].sex or "?", []).append(pid)
+    carry = {"dev": 0.0, "test": 0.0, "train": 0.0}
+    for key in sorted(strata):
+        members = list(rng.permutation(strata[key]))
+        n = len(members)
+        # largest-remainder rounding, carried across strata so totals match the fractions
+        want = {s: n * getattr(fr, s) / total + carry[s] for s in out}
+        counts = {s: int(np.floor(want[s])) for s in out}
+        for s in sorted(out, key=lambda s: want[s] - counts[s], reverse=True)[: n - sum(counts.values())]:
+            counts[s] += 1
+        for s in out:
+            carry[s] = want[s] - counts[s]
+        start = 0
+        for s in ("test", "dev", "train"):
+            out[s].extend(members[start:start + counts[s]])
+            start += counts[s]
+    return {s: sorted(v) for s, v in out.items()}
+
+
+def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Splits:
+    persons = assign_persons(dataset, fr)
+    rng = np.random.default_rng([fr.seed, 1])
+    used: set[str] = set()
+
+    def pseudonym(prefix: str = "v") -> str:
+        while True:
+            token = prefix + "".join(rng.choice(list("0123456789abcdef"), size=10))
+            if token not in used:
+                used.add(token)
+                return token
+
+    volumes: list[VolumeEntry] = []
+    enroll_vol: dict[str, str] = {}  # participant -> enrollment volume pseudonym
+    trial_vol: dict[str, str] = {}  # participant -> trial volume pseudonym
+    photo_enroll: dict[str, str] = {}
+    for split in ("dev", "test", "train"):
+        for pid in persons[split]:
+            sessions = dataset.participants[pid].session_list()
+            if split == "train":
+                for ses in sessions:
+                    volumes.append(VolumeEntry(pseudonym(), pid, ses.session_id, split, "train"))
+                continue
+            if len(sessions) >= 2:
+                enroll_vol[pid] = pseudonym()
+                volumes.append(VolumeEntry(enroll_vol[pid], pid, sessions[0].session_id, split, "enroll"))
+            if sessions:
+                trial_vol[pid] = pseudonym()
+                volumes.append(VolumeEntry(trial_vol[pid], pid, sessions[min(1, len(sessions) - 1)].session_id,
+                                           split, "trial"))
+            if dataset.participants[pid].photos:
+                photo_enroll[pid] = pseudonym("p")
+    volumes.sort(key=lambda v: v.pseudonym)
+    splits = Splits(persons=persons, volumes=volumes, enrollments={v: k for k, v in photo_enroll.items()})
+    for split in SPLITS:
+        members = persons[split]
+        trials = [pid for pid in members if pid in trial_vol]
+        for condition, enrolled in (("mri2mri", enroll_vol), ("photo2mri", photo_enroll)):
+            enroll = {enrolled[pid]: pid for pid in members if pid in enrolled}
+            if not members:
+                continue
+            problem = _too_small(condition, enroll, trials)
+            if problem:
+                splits.messages.append(f"{split}/{condition}: skipped, {problem}")
+                continue
+            all_pairs, same_sex = [], []
+            for eid, epid in sorted(enroll.items()):
+                for tpid in sorted(trials, key=lambda p: trial_vol[p]):
+                    t = Trial(eid, trial_vol[tpid], epid == tpid)
+                    all_pairs.append(t)
+                    se, st = dataset.participants[epid].sex, dataset.participants[tpid].sex
+                    if se is not None and se == st:
+                        same_sex.append(t)
+            splits.trial_lists.append(TrialList(split, condition, all_pairs, same_sex, enroll))
+    return splits
+
+
+def _too_small(condition: str, enroll: dict[str, str], trials: list[str]) -> str | None:
+    need = "two or more MRI sessions" if condition == "mri2mri" else "photographs and an MRI session"
+    if not enroll:
+        return f"no person has {need}"
+    if not any(pid in trials for pid in enroll.values()):
+        return "no enrolled person has a trial volume"
+    if len(trials) < 2:
+        return "needs at least two persons with a trial volume (one for target, one for nontarget trials)"
+    return None
