@@ -47,6 +47,18 @@ class PrepareConfig:
 
 
 @dataclass
+class ScoringConfig:
+    splits: list[str] = field(default_factory=lambda: ["test"])
+    conditions: list[str] = field(default_factory=lambda: ["mri2mri", "photo2mri"])
+    attacks: list[str] = field(default_factory=lambda: ["arcface", "dlib", "geo"])  # names in conf/attack
+    knowledge: list[str] = field(default_factory=lambda: ["ignorant", "lazy_informed"])
+    bootstrap: int = 1000  # person-level resamples for the confidence intervals; 0 = none
+    ci_level: float = 0.95
+    utility: bool = True  # brain preservation of every anonymised volume
+    plots: bool = True  # DET and linkability plots
+
+
+@dataclass
 class Config:
     dataset: Any = None
     baseline: Any = None
@@ -54,6 +66,9 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    submission: str = ""  # a submission folder (validate, score)
+    output_dir: str = ""  # where score writes; default outputs/score/<date>/<team>-<system>
     progress: bool = True
     seed: int = 0
 

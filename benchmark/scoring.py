@@ -1,11 +1,271 @@
-"""``scoring``: not available yet."""
+"""``score submission=<dir>``: attack a submission at each knowledge level and compute the metrics.
+
+For each split (dev, test), condition (mri2mri, photo2mri), attack and knowledge level, the trial
+list is scored and the metrics of :mod:`benchmark.metrics` are computed with person-level bootstrap
+intervals. Keys follow DESIGN.md: ``<condition>/<attack>/<knowledge>/<metric>``.
+
+Knowledge levels (VoicePrivacy's, adapted to faces):
+- ``ignorant``: original enrollment (session-1 scans or photos), anonymised trials, pretrained model;
+- ``lazy_informed``: mri2mri enrolls the submission's own anonymised session-1 volumes; photo2mri
+  reconstructs the removed face (``fill``) before rendering the trials;
+- ``semi_informed``: the recogniser adapted on the anonymised training pool (:mod:`benchmark.adapt`).
+
+Every expensive product (embeddings) is cached on disk, writes are atomic, and a volume that fails is
+reported in ``failures`` while the rest is scored.
+"""
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from . import metrics as M
+from .attacks import Attack, Embedding, get_attack
+from .data.splits import TrialList
 from .errors import BenchmarkError
+from .io import write_json, write_text
+from .prepare import Prepared, prepare
+from .progress import progress
+from .submission import read_info, volume_path
+
+KNOWLEDGE = ("ignorant", "lazy_informed", "semi_informed")
+METRICS_WITH_CI = ("eer", "min_cllr", "linkability", "auc")
+
+
+@dataclass
+class TrialScores:
+    """The scores of one trial list under one attacker."""
+
+    split: str
+    condition: str
+    attack: str
+    knowledge: str
+    lines: list[tuple[str, str, bool, float]]  # enroll_id, trial_id, target, score
+    enroll_person: dict[str, str]
+    trial_person: dict[str, str]
+    detected: dict[str, bool]  # trial id -> face detected in its render
+
+    @property
+    def key(self) -> str:
+        return f"{self.condition}/{self.attack}/{self.knowledge}"
+
+    def arrays(self) -> M.Trials:
+        return M.Trials(scores=np.array([s for *_, s in self.lines], float),
+                        mated=np.array([t for _, _, t, _ in self.lines], bool),
+                        enroll_subject=np.array([self.enroll_person[e] for e, *_ in self.lines]),
+                        trial_subject=np.array([self.trial_person[t] for _, t, *_ in self.lines]))
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores (n_enroll, n_trial), enroll identities, trial identities) for rank-k."""
+        enrolls = sorted({e for e, *_ in self.lines})
+        trials = sorted({t for _, t, *_ in self.lines})
+        ei = {e: i for i, e in enumerate(enrolls)}
+        ti = {t: i for i, t in enumerate(trials)}
+        mat = np.full((len(enrolls), len(trials)), -np.inf)
+        for e, t, _, s in self.lines:
+            mat[ei[e], ti[t]] = s
+        return (mat, np.array([self.enroll_person[e] for e in enrolls]),
+                np.array([self.trial_person[t] for t in trials]))
+
+
+class Scorer:
+    """Embeds the samples of a prepared dataset and a submission, with one failure not stopping the rest."""
+
+    def __init__(self, prepared: Prepared, submission: Path, show: bool = True):
+        self.prepared = prepared
+        self.submission = submission
+        self.show = show
+        self.key = prepared.splits.volume_key()
+        self.failures: dict[str, str] = {}
+
+    def _safe(self, sample_id: str, fn: Callable[[], Embedding]) -> Embedding | None:
+        if sample_id in self.failures:
+            return None
+        try:
+            return fn()
+        except BenchmarkError as exc:
+            self.failures[sample_id] = str(exc)
+        except Exception as exc:  # a library failing on one volume must not stop the run
+            self.failures[sample_id] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return None
+
+    def original_volume(self, attack: Attack, vid: str) -> Embedding | None:
+        v = self.key[vid]
+        path = self.prepared.dataset.session(v.participant_id, v.session_id).t1w
+        return self._safe(vid, lambda: attack.embed_volume_file(path))
+
+    def submitted_volume(self, attack: Attack, vid: str) -> Embedding | None:
+        return self._safe(vid, lambda: attack.embed_volume_file(volume_path(self.submission, vid)))
+
+    def photos(self, attack: Attack, enroll_id: str) -> Embedding | None:
+        pid = self.prepared.splits.enrollments[enroll_id]
+        paths = self.prepared.dataset.participant(pid).photos
+        return self._safe(enroll_id, lambda: attack.embed_photo_files(paths))
+
+    def score(self, tl: TrialList, attack: Attack, attack_name: str, knowledge: str,
+              trial_attack: Attack | None = None) -> TrialScores:
+        """Score a trial list; ``trial_attack`` embeds the trials when it differs (``fill``)."""
+        trial_attack = trial_attack or attack
+        enroll_ids = sorted(tl.enroll)
+        trial_ids = sorted({t.trial_id for t in tl.trials})
+        if tl.condition == "photo2mri":
+            enroll = {e: self.photos(attack, e) for e in progress(enroll_ids, "enroll photos", self.show)}
+        elif knowledge == "lazy_informed":
+            enroll = {e: self.submitted_volume(attack, e) for e in progress(enroll_ids, "enroll (anonymised)", self.show)}
+        else:
+            enroll = {e: self.original_volume(attack, e) for e in progress(enroll_ids, "enroll volumes", self.show)}
+        trials = {t: self.submitted_volume(trial_attack, t)
+                  for t in progress(trial_ids, f"{tl.split}/{tl.condition}/{attack_name}/{knowledge}", self.show)}
+        lines = [(t.enroll_id, t.trial_id, t.target, attack.similarity(enroll[t.enroll_id], trials[t.trial_id]))
+                 for t in tl.trials if enroll.get(t.enroll_id) is not None and trials.get(t.trial_id) is not None]
+        return TrialScores(tl.split, tl.condition, attack_name, knowledge, lines, dict(tl.enroll),
+                           {t: self.key[t].participant_id for t in trial_ids},
+                           {t: e.detected for t, e in trials.items() if e is not None})
+
+
+def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> dict[str, float]:
+    """The metrics of one scored trial list, keyed ``<condition>/<attack>/<knowledge>/<metric>``."""
+    tr = ts.arrays()
+    mated, nonmated = tr.scores[tr.mated], tr.scores[~tr.mated]
+    fns: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+        "eer": M.eer, "min_cllr": M.min_cllr, "linkability": M.linkability, "auc": M.auc}
+    out: dict[str, float] = {}
+    for name, fn in fns.items():
+        out[name] = float(fn(mated, nonmated))
+        if n_boot > 0:
+            lo, hi = M.bootstrap_ci(fn, tr, unit="subject", n=n_boot, seed=seed, level=level)
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(lo), float(hi)
+    mat, eid, tid = ts.matrix()
+    for k in (1, 5):
+        out[f"rank{k}"] = float(M.rank_k(mat, eid, tid, k))
+    out["detection_rate"] = float(np.mean(list(ts.detected.values()))) if ts.detected else 0.0
+    out["n_trials"] = float(len(ts.lines))
+    return {f"{ts.key}/{k}": v for k, v in out.items()}
+
+
+def privacy_summary(flat: dict[str, float]) -> tuple[dict[str, float], dict[str, str]]:
+    """Worst case over every attacker: the minimum EER and the maximum linkability, and who got them."""
+    eers = {k[: -len("/eer")]: v for k, v in flat.items() if k.endswith("/eer") and k.count("/") == 3}
+    links = {k[: -len("/linkability")]: v for k, v in flat.items() if k.endswith("/linkability") and k.count("/") == 3}
+    if not eers:
+        return {}, {}
+    worst_eer = min(eers, key=lambda k: (eers[k], k))
+    worst_link = max(links, key=lambda k: (links[k], k))
+    return ({"privacy/worst_eer": eers[worst_eer], "privacy/worst_linkability": links[worst_link]},
+            {"worst_eer_attacker": worst_eer, "worst_linkability_attacker": worst_link})
+
+
+def write_scores(ts: TrialScores, folder: Path) -> Path:
+    """VoicePrivacy-style score file: ``<enroll_id> <trial_id> <score>``."""
+    path = folder / "scores" / ts.split / f"{ts.key.replace('/', '__')}.txt"
+    write_text(path, "".join(f"{e} {t} {s:.6f}\n" for e, t, _, s in ts.lines))
+    return path
+
+
+def _attackers(names: list[str], knowledge: list[str], cache_root: str) -> dict[tuple[str, str], tuple[Attack, Attack]]:
+    """(attack, knowledge) -> (enrollment attack, trial attack); lazy photo2mri trials use ``fill``."""
+    out = {}
+    for name in names:
+        base = get_attack(name, cache_root=cache_root)
+        for level in knowledge:
+            if level == "semi_informed":
+                from .adapt import adapted_attack  # heavy: only when asked
+
+                out[(name, level)] = (adapted_attack(base),) * 2
+            elif level == "lazy_informed":
+                out[(name, level)] = (base, get_attack(name, cache_root=cache_root, fill=True))
+            else:
+                out[(name, level)] = (base, base)
+    return out
+
+
+def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> dict[str, Any]:
+    sc = cfg.scoring
+    info = read_info(submission)
+    unknown = sorted(set(sc.knowledge) - set(KNOWLEDGE))
+    if unknown:
+        raise BenchmarkError(f"config: 'scoring.knowledge': unknown level(s) {unknown}; choose from {list(KNOWLEDGE)}")
+    scorer = Scorer(prepared, submission, show=cfg.progress)
+    attackers = _attackers(list(sc.attacks), list(sc.knowledge), str(Path(cfg.paths.cache_dir) / "embeddings"))
+    results: dict[str, Any] = {"submission": {"team": info.team, "system": info.system, "path": str(submission)},
+                               "splits": {}, "privacy": {}, "failures": [], "messages": list(prepared.splits.messages)}
+    artifacts: list[Path] = []
+    for split in sc.splits:
+        flat: dict[str, float] = {}
+        for tl in prepared.splits.trial_lists:
+            if tl.split != split or tl.condition not in sc.conditions:
+                continue
+            for (name, level), (enroll_attack, trial_attack) in attackers.items():
+                if tl.condition == "mri2mri" or level != "lazy_informed":
+                    ts = scorer.score(tl, enroll_attack, name, level)
+                else:
+                    ts = scorer.score(tl, enroll_attack, name, level, trial_attack=trial_attack)
+                if not ts.lines:
+                    continue
+                artifacts.append(write_scores(ts, out_dir))
+                flat.update(trial_metrics(ts, sc.bootstrap, sc.ci_level, seed=cfg.seed))
+                if sc.plots:
+                    artifacts += _plots(ts, out_dir)
+        summary, who = privacy_summary(flat)
+        flat.update(summary)
+        if sc.utility:
+            flat.update(_utility(cfg, prepared, scorer, split))
+        results["splits"][split] = dict(sorted(flat.items()))
+        results["privacy"][split] = who
+    results["failures"] = [{"id": k, "error": v} for k, v in sorted(scorer.failures.items())]
+    results["artifacts"] = sorted(str(p.relative_to(out_dir)) for p in artifacts)
+    return results
+
+
+def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
+    tr = ts.arrays()
+    mated, nonmated = tr.scores[tr.mated], tr.scores[~tr.mated]
+    if len(mated) == 0 or len(nonmated) == 0:
+        return []
+    stem = out_dir / "plots" / ts.split / ts.key.replace("/", "__")
+    paths = M.det_plot(mated, nonmated, stem.with_name(stem.name + "__det"), label=ts.key)
+    paths += M.linkability_plot(mated, nonmated, stem.with_name(stem.name + "__linkability"))
+    return [Path(p) for p in paths]
+
+
+def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) -> dict[str, float]:
+    """Brain preservation of every anonymised volume of the split against its original."""
+    from .data.volume import load_volume
+    from .utility import brain_preservation, summarise
+
+    rows = []
+    vids = [v.pseudonym for v in prepared.splits.volumes if v.split == split]
+    for vid in progress(vids, f"utility ({split})", cfg.progress):
+        v = scorer.key[vid]
+        try:
+            original = load_volume(prepared.dataset.session(v.participant_id, v.session_id).t1w,
+                                   cfg.limits.max_voxels, canonical=False)
+            anonymised = load_volume(volume_path(scorer.submission, vid), cfg.limits.max_voxels, canonical=False)
+            rows.append(brain_preservation(original, anonymised, cache_dir=Path(cfg.paths.cache_dir) / "brainmasks"))
+        except BenchmarkError as exc:
+            scorer.failures.setdefault(vid, str(exc))
+    return {f"utility/{k}": float(v) for k, v in summarise(rows).items()} if rows else {}
+
+
+def default_output_dir(cfg: DictConfig, team: str, system: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return Path(cfg.paths.outputs_dir) / "score" / stamp / f"{team}-{system}"
 
 
 def run(cfg: DictConfig) -> int:
-    raise BenchmarkError("this command is not available yet: scoring (issue 6)")
+    if not cfg.submission:
+        raise BenchmarkError("give the submission to score: submission=<dir>")
+    submission = Path(cfg.submission)
+    info = read_info(submission)
+    prepared = prepare(cfg, write_kit=False)
+    out_dir = Path(cfg.output_dir) if cfg.output_dir else default_output_dir(cfg, info.team, info.system)
+    results = score_submission(cfg, prepared, submission, out_dir)
+    path = write_json(out_dir / "results.json", results)
+    write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    print(path)
+    return 0
