@@ -29,4 +29,4 @@ bench: setup
 	for s in scripts/bench_*.py; do echo "== $$s"; $(PY) $$s || exit 1; done
 
 clean:
-	rm -rf .cache prepared outputs mlruns.db mlruns
+	rm -rf .cache prepared outputs mlruns.db mlruns.db.lock mlruns mlartifacts

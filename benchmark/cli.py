@@ -66,7 +66,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     OmegaConf.set_struct(cfg, False)
     del cfg["hydra"]
     OmegaConf.set_struct(cfg, True)
-    for group in ("dataset", "baseline"):
+    for group in ("dataset", "baseline", "tracking"):
         if cfg.get(group) is not None:
             OmegaConf.set_struct(cfg, False)
             cfg[group] = validate_node(cfg[group], group)

@@ -23,6 +23,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .data.splits import SplitFractions
 from .errors import BenchmarkError
+from .leaderboard import LeaderboardConfig
+from .validate import ValidationConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -62,12 +64,16 @@ class ScoringConfig:
 class Config:
     dataset: Any = None
     baseline: Any = None
+    tracking: Any = None
     splits: SplitFractions = field(default_factory=SplitFractions)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    submission: str = ""  # a submission folder (validate, score)
+    submission: str = ""  # a submission folder or archive (validate, score)
+    kit_dir: str = ""  # the participant kit to validate against; default: the prepared one
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
     output_dir: str = ""  # where score writes; default outputs/score/<date>/<team>-<system>
     progress: bool = True
     seed: int = 0

@@ -129,16 +129,20 @@ class Scorer:
 
 
 def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> dict[str, float]:
-    """The metrics of one scored trial list, keyed ``<condition>/<attack>/<knowledge>/<metric>``."""
+    """The metrics of one scored trial list, keyed ``<condition>/<attack>/<knowledge>/<metric>``.
+
+    EER, minCllr, linkability and AUC carry person-level bootstrap intervals (``_ci_low``,
+    ``_ci_high``). Linkability needs at least 10 mated trials (its bins are n_mated // 10, as in
+    the VoicePrivacy tools); below that it is left out rather than reported from a single bin.
+    """
     tr = ts.arrays()
     mated, nonmated = tr.scores[tr.mated], tr.scores[~tr.mated]
-    fns: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-        "eer": M.eer, "min_cllr": M.min_cllr, "linkability": M.linkability, "auc": M.auc}
+    names = ["eer", "min_cllr", "auc"] + (["linkability"] if len(mated) >= 10 else [])
     out: dict[str, float] = {}
-    for name, fn in fns.items():
-        out[name] = float(fn(mated, nonmated))
+    for name in names:
+        out[name] = float(getattr(M, name)(mated, nonmated))
         if n_boot > 0:
-            lo, hi = M.bootstrap_ci(fn, tr, unit="subject", n=n_boot, seed=seed, level=level)
+            lo, hi = M.bootstrap_ci(name, tr, unit="subject", n=n_boot, seed=seed, level=level)
             out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(lo), float(hi)
     mat, eid, tid = ts.matrix()
     for k in (1, 5):
@@ -152,12 +156,15 @@ def privacy_summary(flat: dict[str, float]) -> tuple[dict[str, float], dict[str,
     """Worst case over every attacker: the minimum EER and the maximum linkability, and who got them."""
     eers = {k[: -len("/eer")]: v for k, v in flat.items() if k.endswith("/eer") and k.count("/") == 3}
     links = {k[: -len("/linkability")]: v for k, v in flat.items() if k.endswith("/linkability") and k.count("/") == 3}
-    if not eers:
-        return {}, {}
-    worst_eer = min(eers, key=lambda k: (eers[k], k))
-    worst_link = max(links, key=lambda k: (links[k], k))
-    return ({"privacy/worst_eer": eers[worst_eer], "privacy/worst_linkability": links[worst_link]},
-            {"worst_eer_attacker": worst_eer, "worst_linkability_attacker": worst_link})
+    values: dict[str, float] = {}
+    who: dict[str, str] = {}
+    if eers:
+        worst = min(eers, key=lambda k: (eers[k], k))
+        values["privacy/worst_eer"], who["worst_eer_attacker"] = eers[worst], worst
+    if links:
+        worst = max(links, key=lambda k: (links[k], k))
+        values["privacy/worst_linkability"], who["worst_linkability_attacker"] = links[worst], worst
+    return values, who
 
 
 def write_scores(ts: TrialScores, folder: Path) -> Path:
