@@ -7,6 +7,7 @@ exits with status 2, without a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
 from typing import Callable, Sequence
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = [o for o in overrides if o != "--cfg"]
     try:
         cfg = compose(overrides)
+        os.environ["BENCHMARK_CACHE_DIR"] = str(cfg.paths.cache_dir)  # brain masks share the run's cache
         if show_cfg:
             print(OmegaConf.to_yaml(cfg))
             return 0

@@ -1,0 +1,142 @@
+"""Registration of pydeface's template head onto a subject (benchmark.template)."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from benchmark.brainmask import BrainMasker
+from benchmark.errors import BenchmarkError
+from benchmark.template import (
+    load_template,
+    register_template,
+    resample_voxels,
+    template_image,
+    template_paths,
+)
+
+
+def oblique_copy(img: nib.Nifti1Image, angles_deg=(12.0, 0.0, 8.0), shift_mm=(5.0, -8.0, 3.0)) -> nib.Nifti1Image:
+    """The same voxels in another voxel order (axes permuted, one flipped), and the head turned in the world.
+
+    New voxel (a, b, c) holds old voxel (c, n1 - 1 - a, b); :func:`back_to_template_order` undoes it.
+    """
+    data = np.asanyarray(img.dataobj)
+    n1 = data.shape[1]
+    new = np.ascontiguousarray(np.flip(data.transpose(1, 2, 0), axis=0))
+    perm = np.array([[0, 0, 1, 0], [-1, 0, 0, n1 - 1], [0, 1, 0, 0], [0, 0, 0, 1.0]])
+    rx, ry, rz = np.deg2rad(angles_deg)
+    rot_x = np.array([[1, 0, 0], [0, np.cos(rx), -np.sin(rx)], [0, np.sin(rx), np.cos(rx)]])
+    rot_y = np.array([[np.cos(ry), 0, np.sin(ry)], [0, 1, 0], [-np.sin(ry), 0, np.cos(ry)]])
+    rot_z = np.array([[np.cos(rz), -np.sin(rz), 0], [np.sin(rz), np.cos(rz), 0], [0, 0, 1]])
+    centre = img.affine @ np.array([*(np.array(data.shape) - 1) / 2, 1.0])
+    turn = np.eye(4)
+    turn[:3, :3] = rot_z @ rot_y @ rot_x
+    turn[:3, 3] = centre[:3] - turn[:3, :3] @ centre[:3] + np.asarray(shift_mm)
+    affine = (turn @ img.affine @ perm).astype(np.float32).astype(np.float64)  # as a file would store it
+    out = nib.Nifti1Image(new, affine, img.header.copy())
+    out.set_qform(affine, 1)
+    out.set_sform(affine, 1)
+    return out
+
+
+def back_to_template_order(array: np.ndarray) -> np.ndarray:
+    """Undo the voxel reordering of :func:`oblique_copy`."""
+    return np.flip(array, axis=0).transpose(2, 0, 1)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.fixture(scope="session")
+def masker(tmp_path_factory) -> BrainMasker:
+    """deepbet with a disk cache shared by the whole test session (the tests of baselines and utility)."""
+    return BrainMasker(cache=tmp_path_factory.getbasetemp() / "brainmask-cache")
+
+
+@pytest.fixture(scope="session")
+def template_img() -> nib.Nifti1Image:
+    return nib.load(template_paths()[0])
+
+
+@pytest.fixture(scope="session")
+def oblique_img(template_img) -> nib.Nifti1Image:
+    return oblique_copy(template_img)
+
+
+def pydeface_face() -> np.ndarray:
+    return load_template().keep < 0.5
+
+
+def test_template_onto_itself_is_identity(template_img):
+    fit = register_template(template_img)
+    assert np.allclose(fit.world_matrix[:3, :3], np.eye(3), atol=0.03)
+    assert np.allclose(fit.world_matrix[:3, 3], 0.0, atol=2.0)
+    assert fit.template_on_subject.shape == template_img.shape
+    assert np.array_equal(fit.facemask_on_subject.affine, template_img.affine)
+    assert dice(fit.face(), pydeface_face()) >= 0.97
+
+
+def test_oblique_copy_maps_the_face_onto_the_same_anatomy(oblique_img):
+    fit = register_template(oblique_img)
+    assert fit.facemask_on_subject.shape == oblique_img.shape
+    assert np.array_equal(fit.facemask_on_subject.affine, oblique_img.affine)
+    assert dice(back_to_template_order(fit.face()), pydeface_face()) >= 0.9
+    # the fitted world map undoes the turn applied by oblique_copy
+    turn = oblique_img.affine @ np.linalg.inv(template_image().affine @ _perm(oblique_img.shape))
+    residual = fit.world_matrix @ turn
+    assert np.allclose(residual[:3, :3], np.eye(3), atol=0.04)
+    assert np.allclose(residual[:3, 3], 0.0, atol=3.0)
+
+
+def _perm(shape_new) -> np.ndarray:
+    n1 = shape_new[0]
+    return np.array([[0, 0, 1, 0], [-1, 0, 0, n1 - 1], [0, 1, 0, 0], [0, 0, 0, 1.0]])
+
+
+def test_face_box_holds_the_whole_face(template_img, oblique_img):
+    for img in (template_img, oblique_img):
+        fit = register_template(img)
+        face = np.asarray(fit.facemask_on_subject.dataobj) > 0.01
+        inside = np.zeros_like(face)
+        inside[fit.face_box()] = True
+        assert face.any() and not (face & ~inside).any()
+        full = np.asarray(fit.facemask_on_subject.dataobj)
+        assert np.allclose(fit.facemask_array(fit.face_box()), full[fit.face_box()], atol=1e-4)
+
+
+def test_resample_voxels_is_trilinear_like_scipy():
+    rng = np.random.default_rng(0)
+    src = rng.random((20, 24, 18)).astype(np.float32)
+    vox = np.array([[0.9, 0.1, 0.0, 2.0], [-0.1, 0.95, 0.05, -3.0], [0.0, 0.02, 1.1, 1.0], [0, 0, 0, 1.0]])
+    got = resample_voxels(src, vox, (22, 25, 12), edge="zeros", slab=5)
+    ref = ndi.affine_transform(src, vox[:3, :3], vox[:3, 3], output_shape=(22, 25, 12), order=1,
+                               mode="grid-constant", cval=0.0)
+    assert np.abs(got - ref).max() < 1e-4
+    got = resample_voxels(src, vox, (22, 25, 12), edge="border")
+    ref = ndi.affine_transform(src, vox[:3, :3], vox[:3, 3], output_shape=(22, 25, 12), order=1, mode="nearest")
+    assert np.abs(got - ref).max() < 1e-4
+
+
+def test_anisotropic_real_scan(real_scan_paths):
+    img = nib.load(real_scan_paths["sub-A/ses-supine"])
+    assert img.shape[2] == 35  # 4.8 mm slices, PIR
+    fit = register_template(img)
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    tpl = np.asarray(fit.template_on_subject.dataobj)
+    head = data > np.percentile(data, 60)
+    assert np.corrcoef(data[head], tpl[head])[0, 1] > 0.5
+    # the face is anterior and inferior of the head's centre (RAS world)
+    world = lambda m: (img.affine @ np.r_[np.argwhere(m).mean(0), 1.0])[:3]  # noqa: E731
+    face_c, head_c = world(fit.face()), world(head)
+    assert face_c[1] > head_c[1] + 40 and face_c[2] < head_c[2]
+
+
+def test_rejects_4d_and_empty_volumes():
+    with pytest.raises(BenchmarkError, match="3D"):
+        register_template(nib.Nifti1Image(np.zeros((4, 4, 4, 2), np.float32), np.eye(4)))
+    with pytest.raises(BenchmarkError, match="registering the template head failed"):
+        register_template(nib.Nifti1Image(np.zeros((40, 40, 40), np.int16), np.eye(4)))
