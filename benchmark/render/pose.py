@@ -1,0 +1,116 @@
+"""Head pose from the volume itself (not the scanner axes).
+
+1. Left-right: the normal of the head's plane of mirror symmetry (:mod:`.symmetry`).
+2. Forward and up, in that plane: the mid-sagittal image is matched to a reference head's (pydeface's
+   template, :mod:`.atlas`) over rotation, mirror and scale; the face profile (nose direction,
+   cranial vault, facial line; :mod:`.face`) gives the prior and the fallback when no reference is
+   installed or the match is poor.
+3. The nose tip: the midline tissue protruding farthest beyond the cheeks; the template's nose
+   mapped into the subject when the face is missing (defaced).
+4. Centre and radius frame the head from crown to below the chin.
+With no usable evidence at all the RAS anterior and superior axes are used (``confidence`` 0).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .atlas import reference, register
+from .face import find_nose, midline, profile_frame
+from .midplane import PlaneGrid
+from .symmetry import coarse_head, perpendiculars, symmetry_plane
+from .datatypes import HeadPose
+from .volume import PreparedVolume
+
+log = logging.getLogger(__name__)
+
+PLANE_MM = 1.5  # pixel of the mid-sagittal face analysis
+MIN_NOSE_FRACTION = 0.1  # a nose protrudes at least this fraction of the head's half-breadth
+MIN_MATCH = 0.3  # reference match (normalised cross-correlation) trusted over the face profile
+NOSE_AGREE = 0.6  # protruding nose accepted within this fraction of the half-breadth of the reference's
+CHIN_BELOW_NOSE = 0.5  # frame bottom: this fraction of the crown-to-nose height below the nose
+
+
+def estimate_pose_prepared(prep: PreparedVolume, threshold: float | None = None) -> HeadPose:
+    """Head pose of a prepared volume (see the module docstring)."""
+    thr = prep.threshold if threshold is None else float(threshold)
+    head = coarse_head(prep, thr)
+    pts = head.points
+    if len(pts) < 50:
+        log.warning("head pose: almost no head voxels above threshold %.4g; using RAS axes", thr)
+        return _fallback(pts)
+    normal, offset, _ = symmetry_plane(head)
+    centroid = pts.mean(0)
+    centre = centroid - (normal @ centroid - offset) * normal
+    a, b = perpendiculars(normal)
+    half_width = 0.5 * float(np.ptp(np.percentile(pts @ normal, [5, 95])))
+    extent = float(np.abs((pts - centre) @ np.stack([a, b]).T).max()) + 10.0
+    grid = PlaneGrid.centred(centre, a, b, PLANE_MM, int(np.ceil(2 * extent / PLANE_MM)) + 1)
+    mid = midline(prep, thr, grid)
+    nose = find_nose(prep, thr, mid, half_width) if mid is not None else None
+    if nose is not None and nose.depth < MIN_NOSE_FRACTION * half_width:
+        nose = None
+    prior = profile_frame(mid, nose.xy) if nose is not None else None
+    ref = reference()
+    reg = register(prep, thr, centre, a, b, ref, prior) if ref is not None else None
+    if reg is not None and reg.score >= MIN_MATCH:
+        forward, up, confidence = reg.forward, reg.up, reg.score
+    elif prior is not None:
+        forward, up = grid.direction(prior[0]), grid.direction(prior[1])
+        confidence = 0.5 * min(1.0, nose.depth / half_width)
+    else:
+        log.warning("head pose: no reference match and no nose; using RAS axes")
+        return _fallback(pts)
+    up = up - (up @ forward) * forward
+    up /= np.linalg.norm(up)
+    nose_world = _choose_nose(nose.tip(grid, forward) if nose is not None else None, reg, centre, forward, half_width)
+    return _framed(pts, forward, up, nose_world, float(confidence))
+
+
+def _choose_nose(own, reg, centre, forward, half_width) -> np.ndarray | None:
+    """The protruding nose when it is where the reference head puts one, else the reference's nose
+    (a defaced head's leftover protrusion is no nose)."""
+    mapped = reg.nose if reg is not None else None
+    if own is not None and (own - centre) @ forward <= 0:
+        own = None
+    if own is None or mapped is None:
+        return own if own is not None else mapped
+    return own if np.linalg.norm(own - mapped) <= NOSE_AGREE * half_width else mapped
+
+
+def _framed(pts: np.ndarray, forward: np.ndarray, up: np.ndarray, nose: np.ndarray | None, confidence: float) -> HeadPose:
+    """Pose whose centre and radius frame the head from the crown to just below the chin."""
+    left = np.cross(up, forward)
+    height = pts @ up
+    crown = float(height.max())
+    if nose is not None:
+        floor = float(nose @ up) - CHIN_BELOW_NOSE * (crown - float(nose @ up))
+    else:
+        floor = float(height.min())
+    head = pts[height >= floor]
+    if len(head) < 10:
+        head = pts
+    f, l = head @ forward, head @ left
+    lo = np.array([f.min(), l.min(), floor])
+    hi = np.array([max(f.max(), float(nose @ forward)) if nose is not None else f.max(), l.max(), crown])
+    mid = (lo + hi) / 2
+    return HeadPose(
+        center=mid[0] * forward + mid[1] * left + mid[2] * up,
+        forward=forward,
+        up=up,
+        radius=float(0.5 * (hi - lo).max()),
+        nose=nose,
+        half_width=float(0.5 * (np.percentile(l, 99) - np.percentile(l, 1))),
+        confidence=confidence,
+    )
+
+
+def _fallback(pts: np.ndarray) -> HeadPose:
+    forward = np.array([0.0, 1.0, 0.0])
+    up = np.array([0.0, 0.0, 1.0])
+    if len(pts) == 0:
+        return HeadPose(center=np.zeros(3), forward=forward, up=up, radius=100.0, half_width=75.0, confidence=0.0)
+    pose = _framed(pts, forward, up, None, 0.0)
+    return pose
