@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.template import RegistrationConfig, register_template
+from benchmark.template import RegistrationConfig, match_intensities, register_template
 
 from .base import Baseline, smoothstep, voxel_sizes
 
@@ -38,13 +38,7 @@ class Refacing(Baseline):
         weight = smoothstep(1.0 - dist / self.blend_mm).astype(np.float32)
 
         ring = (dist > 0) & (dist <= self.ring_mm)
-        if not ring.any():
-            ring = np.ones_like(face)
-        q = np.linspace(0.0, 100.0, self.quantiles)
-        qt = np.percentile(tc[ring], q)
-        qx = np.percentile(xc[ring], q)
-        qt = qt + 1e-6 * np.arange(q.size) * max(float(qt[-1] - qt[0]), 1.0)  # strictly increasing for interp
-        mapped = np.interp(tc, qt, qx).astype(np.float32)
+        mapped = match_intensities(tc, xc, ring, self.quantiles)
         out = x.copy()
         out[box] = xc + weight * (mapped - xc)
         return out

@@ -15,19 +15,33 @@ from .progress import progress
 from .submission import SubmissionInfo, volume_path, write_info
 
 
-def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool = True) -> Path:
-    """Anonymise every kit volume with ``baseline``; volumes already written are skipped."""
-    ids = prepared.ids()
-    for vid in progress(ids, f"anonymise ({name})", show):
-        dst = volume_path(out, vid)
-        if dst.is_file():
-            continue
-        src = prepared.kit / "volumes" / f"{vid}.nii.gz"
-        img = load_volume(src, max_voxels, canonical=False)
-        save_volume(baseline.anonymize(img), dst)
+def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool = True,
+                  workers: int = 1) -> Path:
+    """Anonymise every kit volume with ``baseline``; volumes already written are skipped.
+
+    ``workers`` > 1 runs volumes in parallel processes (joblib); each volume's result does not depend
+    on the others, so the files are the same as a serial run's.
+    """
+    todo = [vid for vid in prepared.ids() if not volume_path(out, vid).is_file()]
+    kit = prepared.kit / "volumes"
+    if workers > 1 and len(todo) > 1:
+        from joblib import Parallel, delayed
+
+        jobs = (delayed(_anonymize_one)(baseline, kit / f"{vid}.nii.gz", volume_path(out, vid), max_voxels)
+                for vid in todo)
+        for _ in progress(Parallel(n_jobs=workers, return_as="generator")(jobs), f"anonymise ({name})", show,
+                          total=len(todo)):
+            pass
+    else:
+        for vid in progress(todo, f"anonymise ({name})", show):
+            _anonymize_one(baseline, kit / f"{vid}.nii.gz", volume_path(out, vid), max_voxels)
     write_info(out, SubmissionInfo(team="baseline", system=name,
                                    description=f"reference defacing baseline '{name}' of the benchmark"))
     return out
+
+
+def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int) -> None:
+    save_volume(baseline.anonymize(load_volume(src, max_voxels, canonical=False)), dst)
 
 
 def baseline_name(cfg: DictConfig) -> str:
@@ -45,6 +59,7 @@ def run(cfg: DictConfig) -> int:
     prepared = prepare(cfg, write_kit=True)
     name = baseline_name(cfg)
     out = Path(cfg.paths.submissions_dir) / f"baseline-{name}"
-    anonymize_kit(prepared, build(cfg.baseline, "baseline"), out, name, cfg.limits.max_voxels, cfg.progress)
+    anonymize_kit(prepared, build(cfg.baseline, "baseline"), out, name, cfg.limits.max_voxels, cfg.progress,
+                  cfg.workers)
     print(out)
     return 0

@@ -49,11 +49,36 @@ class PrepareConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Fine-tuning of the recogniser's output block with the ArcFace loss (semi-informed attacker)."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    margin: float = 0.3  # additive angular margin m, radians
+    scale: float = 32.0  # s
+    budget_s: float = 600.0  # stop training after this many seconds
+    seed: int = 0
+
+
+@dataclass
+class AdaptConfig:
+    """How the semi-informed attacker adapts to a submission on its anonymised training pool."""
+
+    views: list[Any] = field(default_factory=lambda: [{}, {"azimuth": -12}, {"azimuth": 12},
+                                                      {"elevation": -8}, {"elevation": 8}])
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+@dataclass
 class ScoringConfig:
     splits: list[str] = field(default_factory=lambda: ["test"])
     conditions: list[str] = field(default_factory=lambda: ["mri2mri", "photo2mri"])
     attacks: list[str] = field(default_factory=lambda: ["arcface", "dlib", "geo"])  # names in conf/attack
-    knowledge: list[str] = field(default_factory=lambda: ["ignorant", "lazy_informed"])
+    knowledge: list[str] = field(default_factory=lambda: ["ignorant", "lazy_informed", "semi_informed"])
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
     bootstrap: int = 1000  # person-level resamples for the confidence intervals; 0 = none
     ci_level: float = 0.95
     utility: bool = True  # brain preservation of every anonymised volume
@@ -70,12 +95,15 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    baselines: list[str] = field(default_factory=lambda: ["none", "quickshear", "facemask", "blur", "refacing"])
+    submissions: list[str] = field(default_factory=list)  # extra submission folders for run
     submission: str = ""  # a submission folder or archive (validate, score)
     kit_dir: str = ""  # the participant kit to validate against; default: the prepared one
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
     output_dir: str = ""  # where score writes; default outputs/score/<date>/<team>-<system>
     progress: bool = True
+    workers: int = 1  # processes for per-volume work (anonymisation); results equal a serial run's
     seed: int = 0
 
 
@@ -126,6 +154,8 @@ def validate_node(node: DictConfig, where: str) -> DictConfig:
     if not target:
         raise BenchmarkError(f"config group '{where}' has no _target_")
     try:
+        if isinstance(node, DictConfig):  # resolve ${...} against the whole config while it is attached
+            node = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
         schema = OmegaConf.structured(schema_for(target))
         merged = OmegaConf.merge(schema, node)
     except OmegaConfBaseException as exc:

@@ -127,7 +127,7 @@ def make_row(run, reference: str) -> dict[str, Any]:
         "worst_linkability": _num(metrics.get("privacy/worst_linkability")),
         "worst_linkability_attacker": (tags.get("privacy.worst_linkability_attacker")
                                        if "privacy/worst_linkability" in metrics else None),
-        "dice_mean": _num(metrics.get("utility/dice_mean")),
+        "dice_mean": _num(metrics.get("utility/brain_dice_mean")),
         "failure_rate": _num(metrics.get("utility/failure_rate")),
         "utility": {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("utility/")},
         "attacks": groups, "plots": [],
@@ -318,7 +318,7 @@ def to_html(board: dict[str, Any]) -> str:
               _th("Ranking EER", "num", title="worst-case semi-informed EER (the lowest); * = over all attacks"),
               _th("Worst EER", "num", title="privacy/worst_eer over every attack"),
               _th("Worst linkability", "num", title="privacy/worst_linkability over every attack"),
-              _th("Dice", "num", title="utility/dice_mean"), _th("Failure rate", "num", title="utility/failure_rate")]
+              _th("Dice", "num", title="utility/brain_dice_mean"), _th("Failure rate", "num", title="utility/failure_rate")]
     header.append(_th("DET plots", "text", "txt"))
     for g in groups:
         cond, attack, know = g.split("/")

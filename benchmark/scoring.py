@@ -17,6 +17,7 @@ reported in ``failures`` while the rest is scored.
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -119,6 +120,9 @@ class Scorer:
             enroll = {e: self.submitted_volume(attack, e) for e in progress(enroll_ids, "enroll (anonymised)", self.show)}
         else:
             enroll = {e: self.original_volume(attack, e) for e in progress(enroll_ids, "enroll volumes", self.show)}
+        fitted = [e for e in enroll.values() if e is not None]
+        if len(fitted) >= 2:
+            attack.fit(fitted)  # scikit-learn habit: statistics from enrollment only (geo's z-scoring)
         trials = {t: self.submitted_volume(trial_attack, t)
                   for t in progress(trial_ids, f"{tl.split}/{tl.condition}/{attack_name}/{knowledge}", self.show)}
         lines = [(t.enroll_id, t.trial_id, t.target, attack.similarity(enroll[t.enroll_id], trials[t.trial_id]))
@@ -174,21 +178,38 @@ def write_scores(ts: TrialScores, folder: Path) -> Path:
     return path
 
 
-def _attackers(names: list[str], knowledge: list[str], cache_root: str) -> dict[tuple[str, str], tuple[Attack, Attack]]:
-    """(attack, knowledge) -> (enrollment attack, trial attack); lazy photo2mri trials use ``fill``."""
-    out = {}
-    for name in names:
-        base = get_attack(name, cache_root=cache_root)
-        for level in knowledge:
-            if level == "semi_informed":
-                from .adapt import adapted_attack  # heavy: only when asked
+def _attackers(cfg: DictConfig, prepared: Prepared, submission: Path) -> tuple[dict, list[str]]:
+    """(attack, knowledge) -> (enrollment attack, trial attack), and messages for levels skipped.
 
-                out[(name, level)] = (adapted_attack(base),) * 2
+    Lazy-informed photo2mri trials use the attack with ``fill``; the semi-informed attacker is the
+    recogniser adapted on the submission's anonymised training pool (ArcFace-family attacks).
+    """
+    from .attacks.arcface import ArcFaceAttack
+
+    sc = cfg.scoring
+    cache_root = str(Path(cfg.paths.cache_dir) / "embeddings")
+    out, messages = {}, []
+    for name in sc.attacks:
+        base = get_attack(name, cache_root=cache_root)
+        for level in sc.knowledge:
+            if level == "semi_informed":
+                if not isinstance(base, ArcFaceAttack):
+                    messages.append(f"{name}/semi_informed: skipped, adaptation is defined for ArcFace recognisers")
+                    continue
+                pool = [(volume_path(submission, v.pseudonym), v.participant_id)
+                        for v in prepared.splits.volumes if v.role == "train"]
+                if len({p for _, p in pool}) < 2:
+                    messages.append(f"{name}/semi_informed: skipped, the training pool has fewer than two persons")
+                    continue
+                from .adapt import adapt_attack  # torch training code: only when asked
+
+                adapted = adapt_attack(base, pool, sc.adapt, Path(cfg.paths.cache_dir) / "adapted", cfg.progress)
+                out[(name, level)] = (adapted, adapted)
             elif level == "lazy_informed":
                 out[(name, level)] = (base, get_attack(name, cache_root=cache_root, fill=True))
             else:
                 out[(name, level)] = (base, base)
-    return out
+    return out, messages
 
 
 def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> dict[str, Any]:
@@ -198,9 +219,10 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     if unknown:
         raise BenchmarkError(f"config: 'scoring.knowledge': unknown level(s) {unknown}; choose from {list(KNOWLEDGE)}")
     scorer = Scorer(prepared, submission, show=cfg.progress)
-    attackers = _attackers(list(sc.attacks), list(sc.knowledge), str(Path(cfg.paths.cache_dir) / "embeddings"))
+    attackers, messages = _attackers(cfg, prepared, submission)
     results: dict[str, Any] = {"submission": {"team": info.team, "system": info.system, "path": str(submission)},
-                               "splits": {}, "privacy": {}, "failures": [], "messages": list(prepared.splits.messages)}
+                               "splits": {}, "privacy": {}, "failures": [],
+                               "messages": list(prepared.splits.messages) + messages}
     artifacts: list[Path] = []
     for split in sc.splits:
         flat: dict[str, float] = {}
@@ -236,7 +258,8 @@ def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
         return []
     stem = out_dir / "plots" / ts.split / ts.key.replace("/", "__")
     paths = M.det_plot(mated, nonmated, stem.with_name(stem.name + "__det"), label=ts.key)
-    paths += M.linkability_plot(mated, nonmated, stem.with_name(stem.name + "__linkability"))
+    if len(mated) >= 10:  # the linkability histogram needs n_mated // 10 bins
+        paths += M.linkability_plot(mated, nonmated, stem.with_name(stem.name + "__linkability"))
     return [Path(p) for p in paths]
 
 
@@ -253,26 +276,58 @@ def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) ->
             original = load_volume(prepared.dataset.session(v.participant_id, v.session_id).t1w,
                                    cfg.limits.max_voxels, canonical=False)
             anonymised = load_volume(volume_path(scorer.submission, vid), cfg.limits.max_voxels, canonical=False)
-            rows.append(brain_preservation(original, anonymised, cache_dir=Path(cfg.paths.cache_dir) / "brainmasks"))
+            rows.append(brain_preservation(original, anonymised))
         except BenchmarkError as exc:
             scorer.failures.setdefault(vid, str(exc))
     return {f"utility/{k}": float(v) for k, v in summarise(rows).items()} if rows else {}
 
 
-def default_output_dir(cfg: DictConfig, team: str, system: str) -> Path:
+def default_output_dir(cfg: DictConfig, team: str, system: str, command: str = "score") -> Path:
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return Path(cfg.paths.outputs_dir) / "score" / stamp / f"{team}-{system}"
+    return Path(cfg.paths.outputs_dir) / command / stamp / f"{team}-{system}"
+
+
+def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None = None,
+             command: str = "score") -> tuple[Path, dict[str, Any]]:
+    """Validate, score and track one submission; returns (results.json path, results).
+
+    A submission that fails validation is not scored: it is tracked with its reason (unranked on the
+    leaderboard) and its results hold no split.
+    """
+    from .tracking import log_results
+    from .validate import report_path, validate_submission, validation_config, write_report
+
+    limits = validation_config(cfg)
+    report = validate_submission(submission, prepared.kit, limits)
+    write_report(report, report_path(submission, limits))
+    team = report.team or submission.name
+    system = report.system or "?"
+    out_dir = out_dir or default_output_dir(cfg, team, system, command)
+    if report.ok:
+        results = score_submission(cfg, prepared, Path(report.root or submission), out_dir)
+    else:
+        results = {"submission": {"team": team, "system": system, "path": str(submission)}, "splits": {},
+                   "privacy": {}, "failures": [], "messages": [f"validation failed: {report.reason()}"]}
+    results["validation"] = {"ok": report.ok, "reason": "" if report.ok else report.reason()}
+    path = write_json(out_dir / "results.json", results)
+    write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    write_json(out_dir / "validation.json", report.to_dict())
+    artifacts = {f"{split}/{kind}": [out_dir / kind / split] for split in results["splits"]
+                 for kind in ("plots", "scores") if (out_dir / kind / split).is_dir()}
+    log_results(results, OmegaConf.to_container(cfg, resolve=True), cfg.tracking, artifacts, report.to_dict())
+    return path, results
 
 
 def run(cfg: DictConfig) -> int:
     if not cfg.submission:
         raise BenchmarkError("give the submission to score: submission=<dir>")
     submission = Path(cfg.submission)
-    info = read_info(submission)
-    prepared = prepare(cfg, write_kit=False)
-    out_dir = Path(cfg.output_dir) if cfg.output_dir else default_output_dir(cfg, info.team, info.system)
-    results = score_submission(cfg, prepared, submission, out_dir)
-    path = write_json(out_dir / "results.json", results)
-    write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    prepared = prepare(cfg)
+    path, results = evaluate(cfg, prepared, submission, Path(cfg.output_dir) if cfg.output_dir else None)
+    if not results["validation"]["ok"]:
+        print(f"error: {submission}: not a valid submission: {results['validation']['reason']} "
+              f"(tracked unranked; details in {path.parent / 'validation.json'})", file=sys.stderr)
+        print(path)
+        return 2
     print(path)
     return 0

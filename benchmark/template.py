@@ -187,6 +187,17 @@ def clear_memo() -> None:
 
 
 def _register(img: nib.spatialimages.SpatialImage, cfg: RegistrationConfig) -> TemplateFit:
+    """Register with every SimpleITK filter on one thread: threaded sums vary with scheduling, and a
+    benchmark must give the same numbers twice (registration runs on ~4 mm images, so this is cheap)."""
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        return _register_single_thread(img, cfg)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+def _register_single_thread(img: nib.spatialimages.SpatialImage, cfg: RegistrationConfig) -> TemplateFit:
     tpl = load_template()
     data = np.asarray(img.dataobj, dtype=np.float32)
     if not np.isfinite(data).all():
@@ -295,3 +306,18 @@ def _on_grid(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     out.set_qform(affine, 1)
     out.set_sform(affine, 1)
     return out
+
+
+def match_intensities(source: np.ndarray, target: np.ndarray, where: np.ndarray, quantiles: int = 101) -> np.ndarray:
+    """Map ``source`` intensities onto ``target``'s by quantile matching over the voxels ``where``.
+
+    Used to paint the template's tissue into a subject (refacing, the attacker's ``fill``): the
+    template's quantiles in a region are sent to the subject's quantiles in the same region.
+    """
+    if not where.any():
+        where = np.ones_like(where, dtype=bool)
+    q = np.linspace(0.0, 100.0, quantiles)
+    qs = np.percentile(source[where], q)
+    qt = np.percentile(target[where], q)
+    qs = qs + 1e-6 * np.arange(q.size) * max(float(qs[-1] - qs[0]), 1.0)  # strictly increasing for interp
+    return np.interp(source, qs, qt).astype(np.float32)

@@ -137,13 +137,18 @@ def test_real_scans_input_grid_and_brain_kept(scan, real_scan_paths, masker):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.parametrize("scan", ["sub-A/ses-supine", "sub-B/ses-1"])
-def test_no_face_detected_after_defacing(scan, real_scan_paths, masker):
-    try:
-        from benchmark.attacks.models import SCRFDDetector, get_model, resolve_model
-        from benchmark.render import render_volume
-    except ImportError as exc:
-        pytest.xfail(f"needs benchmark.render.render_volume and the SCRFD detector ({exc})")
+@pytest.mark.parametrize("scan, name", [
+    ("sub-A/ses-supine", "quickshear"), ("sub-A/ses-supine", "facemask"), ("sub-B/ses-1", "facemask"),
+    # Quickshear's plane, fitted to a 3-year-old's brain, leaves the eyes and brow: SCRFD still finds a
+    # face (score about 0.52) in the front view. A finding about quickshear, kept visible: strict, so
+    # this test fails the day it passes and the note can be updated.
+    pytest.param("sub-B/ses-1", "quickshear", marks=pytest.mark.xfail(
+        strict=True, reason="quickshear leaves the eyes of sub-B; SCRFD detects the remaining face")),
+])
+def test_no_face_detected_after_defacing(scan, name, real_scan_paths, masker):
+    from benchmark.attacks.models import SCRFDDetector, get_model, resolve_model
+    from benchmark.render import render_volume
+
     detector = get_model(SCRFDDetector, resolve_model("scrfd_500m_bnkps.onnx"))
 
     def faces(img):
@@ -151,8 +156,6 @@ def test_no_face_detected_after_defacing(scan, real_scan_paths, masker):
         return detector.get(np.ascontiguousarray(rgb[..., ::-1]))
 
     img = nib.load(real_scan_paths[scan])
-    if not faces(img):
-        pytest.xfail(f"no face detected in the front-view render of the original {scan}: renderer not ready")
-    for name in ("quickshear", "facemask"):
-        baseline = get_baseline(name, **({"masker": masker} if name == "quickshear" else {}))
-        assert not faces(baseline.anonymize(img)), f"face still detected after {name} on {scan}"
+    assert faces(img), f"no face detected in the front-view render of the original {scan}"
+    baseline = get_baseline(name, **({"masker": masker} if name == "quickshear" else {}))
+    assert not faces(baseline.anonymize(img)), f"face still detected after {name} on {scan}"

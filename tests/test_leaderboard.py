@@ -40,7 +40,7 @@ def realistic_results(team: str, system: str, eer: float, dice: float, failure_r
         worst = min(eers, key=eers.get)
         links = {k[: -len("/linkability")]: v for k, v in m.items() if k.endswith("/linkability")}
         worst_link = max(links, key=links.get)
-        m.update({"utility/dice_mean": dice, "utility/dice_min": dice - 0.03, "utility/failure_rate": failure_rate,
+        m.update({"utility/brain_dice_mean": dice, "utility/dice_min": dice - 0.03, "utility/failure_rate": failure_rate,
                   "privacy/worst_eer": eers[worst], "privacy/worst_linkability": links[worst_link]})
         out[split] = m
         privacy[split] = {"worst_eer_attacker": worst, "worst_linkability_attacker": worst_link}

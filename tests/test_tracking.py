@@ -36,7 +36,7 @@ def results_for(team: str, system: str, eer: float = 0.41, dice: float = 0.99, s
                 for metric, v in (("eer", base), ("linkability", 1 - 2 * base), ("auc", 1 - base)):
                     key = f"{cond}/arcface/{know}/{metric}"
                     m[key], m[key + "_ci_low"], m[key + "_ci_high"] = v, v - 0.05, v + 0.05
-        m["utility/dice_mean"], m["utility/failure_rate"] = dice, 0.0
+        m["utility/brain_dice_mean"], m["utility/failure_rate"] = dice, 0.0
         m["privacy/worst_eer"] = eer - 0.1 - 0.01 * k
         m["privacy/worst_linkability"] = 1 - 2 * m["privacy/worst_eer"]
         out[split] = m

@@ -18,7 +18,7 @@ import numpy as np
 
 from .face import find_nose, midline
 from .midplane import PlaneGrid
-from .symmetry import coarse_head, symmetry_plane
+from .symmetry import coarse_head, outside_volume, symmetry_plane
 from .volume import PreparedVolume, prepare_volume
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ LEVELS = (6.0, 2.5)  # pixel sizes (mm) of the coarse search and the refinement
 REF_HALF_MM = 120.0  # half side of the reference crop
 SUBJECT_HALF_MM = 180.0  # half side of the subject image (the translation search range is the difference)
 SLAB = (-2.0, 0.0, 2.0)
-FACE_REACH_MM = 35.0  # search range of the face window once the head is aligned
+FACE_REACH_MM = 35.0
+MIN_SEEN = 0.6  # a template placement is judged only where this fraction of it lies in the field of view  # search range of the face window once the head is aligned
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,13 @@ def reference() -> Reference | None:
         size = int(round(2 * REF_HALF_MM / px)) + 1
         grid = PlaneGrid.centred(centre, forward, -up, px, size)
         images[px] = _normalise(grid.sample(prep, SLAB)[0].mean(0), thr)
+    from .pose import symmetric_half_width
+
     nose = None
     grid = PlaneGrid.centred(centre, forward, -up, 1.5, int(round(2 * REF_HALF_MM / 1.5)) + 1)
     mid = midline(prep, thr, grid)
     if mid is not None:
-        half_width = 0.5 * float(np.ptp(np.percentile(head.points @ normal, [5, 95])))
+        half_width = symmetric_half_width(head.points @ normal, offset, 5.0)
         found = find_nose(prep, thr, mid, half_width)
         if found is not None:
             tip = found.tip(grid, forward)
@@ -99,7 +102,10 @@ def register(
     for px in LEVELS:
         size = int(round(2 * SUBJECT_HALF_MM / px)) + 1
         grid = PlaneGrid.centred(centre, a, b, px, size)
-        subject[px] = (grid, _normalise(grid.sample(prep, SLAB)[0].mean(0), threshold))
+        vals, outside = grid.sample(prep, SLAB)
+        # the scanned field of view (the source grid, not the crop of the prepared one)
+        seen = ~outside_volume(prep.source_shape, prep.source_affine, grid.world(grid.pixels()))
+        subject[px] = (grid, _normalise(vals.mean(0), threshold), None if seen.all() else seen.astype(np.float32))
     px = LEVELS[0]
     if prior is None:
         angles = np.arange(0.0, 360.0, 6.0)
@@ -108,15 +114,17 @@ def register(
         theta, mirror = _prior_angle(*prior)
         angles = theta + np.arange(-45.0, 45.1, 5.0)
         mirrors = (mirror,)
-    best = _search(subject[px][1], ref.images[px], angles, mirrors, (0.85, 1.0, 1.15))
+    best = _search(subject[px][1], ref.images[px], angles, mirrors, (0.85, 1.0, 1.15), subject[px][2])
     if prior is not None:  # guard against a wrong prior: a full search must not do much better
-        full = _search(subject[px][1], ref.images[px], np.arange(0.0, 360.0, 12.0), (1.0, -1.0), (1.0,))
+        full = _search(subject[px][1], ref.images[px], np.arange(0.0, 360.0, 12.0), (1.0, -1.0), (1.0,), subject[px][2])
         if full[0] > best[0] + 0.1:
-            best = _search(subject[px][1], ref.images[px], full[1] + np.arange(-10.0, 10.1, 5.0), (full[2],), (0.85, 1.0, 1.15))
+            best = _search(subject[px][1], ref.images[px], full[1] + np.arange(-10.0, 10.1, 5.0), (full[2],), (0.85, 1.0, 1.15),
+                           subject[px][2])
     score, theta, mirror, scale, _ = best
     px = LEVELS[1]
     score, theta, mirror, scale, shift = _search(
-        subject[px][1], ref.images[px], theta + np.arange(-6.0, 6.1, 1.5), (mirror,), scale * np.array([0.94, 1.0, 1.06])
+        subject[px][1], ref.images[px], theta + np.arange(-6.0, 6.1, 1.5), (mirror,), scale * np.array([0.94, 1.0, 1.06]),
+        subject[px][2],
     )
     grid = subject[px][0]
     A = _linear(theta, mirror, scale)
@@ -156,8 +164,12 @@ def _face_shift(subject: np.ndarray, template: np.ndarray, A: np.ndarray, shift:
     return np.array(loc, dtype=np.float64) - reach
 
 
-def _search(subject: np.ndarray, template: np.ndarray, angles, mirrors, scales):
-    """Best (score, angle, mirror, scale, shift) of subject warps against the template."""
+def _search(subject: np.ndarray, template: np.ndarray, angles, mirrors, scales, seen: np.ndarray | None = None):
+    """Best (score, angle, mirror, scale, shift) of subject warps against the template.
+
+    ``seen`` (subject pixels inside the scanned field of view, float 0/1; None = all) restricts the
+    correlation to what was scanned: a head cut by the field of view is not pulled towards poses that
+    put the missing part out of the template's sight."""
     h, w = subject.shape
     c = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
     best = (-np.inf, 0.0, 1.0, 1.0, np.zeros(2))
@@ -167,11 +179,36 @@ def _search(subject: np.ndarray, template: np.ndarray, angles, mirrors, scales):
                 A = _linear(theta, mirror, scale)
                 M = np.hstack([A, (c - A @ c)[:, None]]).astype(np.float32)
                 warped = cv2.warpAffine(subject, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-                res = cv2.matchTemplate(warped, template, cv2.TM_CCOEFF_NORMED)
+                if seen is None:
+                    res = cv2.matchTemplate(warped, template, cv2.TM_CCOEFF_NORMED)
+                else:
+                    mask = cv2.warpAffine(seen, M, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+                    res = _masked_ncc(warped, mask, template)
                 _, score, _, loc = cv2.minMaxLoc(res)
                 if score > best[0]:
                     best = (float(score), float(theta), float(mirror), float(scale), np.array(loc, dtype=np.float64))
     return best
+
+
+def _masked_ncc(image: np.ndarray, mask: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of ``template`` at every offset in ``image`` over the pixels where
+    ``mask`` is 1 (equal to ``TM_CCOEFF_NORMED`` where the mask is all ones); offsets where less than
+    ``MIN_SEEN`` of the window is seen score -1."""
+    th, tw = template.shape
+    im = image * mask
+    n = cv2.boxFilter(mask, -1, (tw, th), anchor=(0, 0), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    s_i = cv2.boxFilter(im, -1, (tw, th), anchor=(0, 0), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    s_ii = cv2.boxFilter(im * image, -1, (tw, th), anchor=(0, 0), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    oh, ow = image.shape[0] - th + 1, image.shape[1] - tw + 1
+    n, s_i, s_ii = n[:oh, :ow].astype(np.float64), s_i[:oh, :ow].astype(np.float64), s_ii[:oh, :ow].astype(np.float64)
+    s_t = cv2.matchTemplate(mask, template, cv2.TM_CCORR).astype(np.float64)
+    s_tt = cv2.matchTemplate(mask, template * template, cv2.TM_CCORR).astype(np.float64)
+    s_it = cv2.matchTemplate(im, template, cv2.TM_CCORR).astype(np.float64)
+    safe = np.maximum(n, 1.0)
+    cov = s_it - s_i * s_t / safe
+    var = np.maximum(s_ii - s_i**2 / safe, 0.0) * np.maximum(s_tt - s_t**2 / safe, 0.0)
+    out = np.where(var > 1e-9, cov / np.sqrt(np.maximum(var, 1e-18)), 0.0)
+    return np.where(n >= MIN_SEEN * th * tw, out, -1.0).astype(np.float32)
 
 
 def _linear(theta: float, mirror: float, scale: float) -> np.ndarray:

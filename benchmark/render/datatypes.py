@@ -37,8 +37,9 @@ class HeadPose:
     ``center`` and ``radius`` frame the head: the centre and half the largest side of its box
     from the crown to below the chin, back of the head to the nose tip, ear to ear. ``nose`` is the
     tip seen from the front (for a defaced head, where the reference head puts it; None when
-    unknown). ``confidence`` is the reference-head match score (about 0.7 to 1 for heads), half the
-    nose's relative protrusion when only the face profile was usable, and 0 for the RAS fallback.
+    unknown). ``midplane`` is the head's plane of mirror symmetry when it was estimated from the
+    volume (n, d with n . x = d in RAS mm; None when not estimated). ``confidence`` is the
+    reference-head match score (about 0.7 to 1 for heads), half the nose's relative protrusion when only the face profile was usable, and 0 for the RAS fallback.
     """
 
     center: np.ndarray  # (3,) head centre
@@ -48,6 +49,7 @@ class HeadPose:
     nose: np.ndarray | None = None  # (3,) nose tip
     half_width: float | None = None  # half the head's breadth (left-right), mm
     confidence: float = 1.0
+    midplane: np.ndarray | None = None  # (4,) unit normal and offset (n . x = offset) of the symmetry plane
 
     @property
     def left(self) -> np.ndarray:

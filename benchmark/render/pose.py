@@ -45,7 +45,7 @@ def estimate_pose_prepared(prep: PreparedVolume, threshold: float | None = None)
     centroid = pts.mean(0)
     centre = centroid - (normal @ centroid - offset) * normal
     a, b = perpendiculars(normal)
-    half_width = 0.5 * float(np.ptp(np.percentile(pts @ normal, [5, 95])))
+    half_width = symmetric_half_width(pts @ normal, offset, 5.0)
     extent = float(np.abs((pts - centre) @ np.stack([a, b]).T).max()) + 10.0
     grid = PlaneGrid.centred(centre, a, b, PLANE_MM, int(np.ceil(2 * extent / PLANE_MM)) + 1)
     mid = midline(prep, thr, grid)
@@ -66,7 +66,9 @@ def estimate_pose_prepared(prep: PreparedVolume, threshold: float | None = None)
     up = up - (up @ forward) * forward
     up /= np.linalg.norm(up)
     nose_world = _choose_nose(nose.tip(grid, forward) if nose is not None else None, reg, centre, forward, half_width)
-    return _framed(pts, forward, up, nose_world, float(confidence))
+    pose = _framed(pts, forward, up, nose_world, float(confidence), centre)
+    pose.midplane = np.append(normal, offset)
+    return pose
 
 
 def _choose_nose(own, reg, centre, forward, half_width) -> np.ndarray | None:
@@ -80,8 +82,25 @@ def _choose_nose(own, reg, centre, forward, half_width) -> np.ndarray | None:
     return own if np.linalg.norm(own - mapped) <= NOSE_AGREE * half_width else mapped
 
 
-def _framed(pts: np.ndarray, forward: np.ndarray, up: np.ndarray, nose: np.ndarray | None, confidence: float) -> HeadPose:
-    """Pose whose centre and radius frame the head from the crown to just below the chin."""
+def symmetric_half_width(side: np.ndarray, mid: float, percent: float) -> float:
+    """Half the head's breadth from positions ``side`` (mm along the left-right axis) of its voxels and
+    the mid-sagittal plane's position ``mid``: the wider of the two sides between the ``percent`` and
+    ``100 - percent`` percentiles, so a head cut on one side by the field of view keeps its breadth."""
+    lo, hi = np.percentile(side, [percent, 100.0 - percent])
+    return float(max(hi - mid, mid - lo, 0.5 * (hi - lo)))
+
+
+def _framed(
+    pts: np.ndarray,
+    forward: np.ndarray,
+    up: np.ndarray,
+    nose: np.ndarray | None,
+    confidence: float,
+    plane_point: np.ndarray | None = None,
+) -> HeadPose:
+    """Pose whose centre and radius frame the head from the crown to just below the chin; with a point
+    of the mid-sagittal plane, the frame is centred left-right on that plane (a head cut on one side
+    by the field of view stays centred)."""
     left = np.cross(up, forward)
     height = pts @ up
     crown = float(height.max())
@@ -95,6 +114,13 @@ def _framed(pts: np.ndarray, forward: np.ndarray, up: np.ndarray, nose: np.ndarr
     f, l = head @ forward, head @ left
     lo = np.array([f.min(), l.min(), floor])
     hi = np.array([max(f.max(), float(nose @ forward)) if nose is not None else f.max(), l.max(), crown])
+    if plane_point is not None:
+        l0 = float(plane_point @ left)
+        reach = max(hi[1] - l0, l0 - lo[1])
+        lo[1], hi[1] = l0 - reach, l0 + reach
+        half_width = symmetric_half_width(l, l0, 1.0)
+    else:
+        half_width = float(0.5 * (np.percentile(l, 99) - np.percentile(l, 1)))
     mid = (lo + hi) / 2
     return HeadPose(
         center=mid[0] * forward + mid[1] * left + mid[2] * up,
@@ -102,7 +128,7 @@ def _framed(pts: np.ndarray, forward: np.ndarray, up: np.ndarray, nose: np.ndarr
         up=up,
         radius=float(0.5 * (hi - lo).max()),
         nose=nose,
-        half_width=float(0.5 * (np.percentile(l, 99) - np.percentile(l, 1))),
+        half_width=half_width,
         confidence=confidence,
     )
 

@@ -12,6 +12,7 @@ from scipy import ndimage
 from .volume import PreparedVolume, block_mean
 
 COARSE_MM = 4.0
+MIN_MIRRORED = 0.5  # a symmetry plane is judged only when this fraction of mirrored samples is in view
 
 
 @dataclass
@@ -22,6 +23,8 @@ class CoarseHead:
     mask: np.ndarray  # largest component above threshold, holes filled
     affine: np.ndarray  # coarse voxel -> world
     points: np.ndarray  # (N, 3) world positions of mask voxels
+    fov_shape: tuple[int, int, int] | None = None  # the scanned field of view: the source image's grid
+    fov_affine: np.ndarray | None = None
 
 
 def coarse_head(prep: PreparedVolume, threshold: float) -> CoarseHead:
@@ -36,7 +39,8 @@ def coarse_head(prep: PreparedVolume, threshold: float) -> CoarseHead:
         mask = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     mask = ndimage.binary_fill_holes(mask)
     points = np.argwhere(mask) @ affine[:3, :3].T + affine[:3, 3]
-    return CoarseHead(data=data, mask=mask, affine=affine, points=points)
+    return CoarseHead(data=data, mask=mask, affine=affine, points=points,
+                      fov_shape=prep.source_shape, fov_affine=prep.source_affine)
 
 
 def sample_world(vol: torch.Tensor, affine: np.ndarray, pts) -> np.ndarray:
@@ -89,13 +93,28 @@ def symmetry_plane(head: CoarseHead, samples: int = 2000) -> tuple[np.ndarray, f
     a = _sample_t(vol, head.affine, sample)
     a = a - a.mean()
 
+    fov_shape = head.data.shape if head.fov_shape is None else head.fov_shape
+    inv = np.linalg.inv(head.affine if head.fov_affine is None else head.fov_affine)
+    inv_m = torch.from_numpy(inv[:3, :3].T.astype(np.float32))
+    inv_t = torch.from_numpy(inv[:3, 3].astype(np.float32))
+    hi = torch.tensor(fov_shape, dtype=torch.float32) - 0.5
+
     def scores(normals: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        # correlation over the points whose mirror image lies inside the field of view: a head cut by
+        # the field of view is judged on what was scanned on both sides, not on the missing part
         n = torch.from_numpy(normals.astype(np.float32))
         dist = sample @ n.T - torch.from_numpy(offsets.astype(np.float32))  # (S, C)
         refl = sample[None] - 2.0 * dist.T[..., None] * n[:, None, :]  # (C, S, 3)
         b = _sample_t(vol, head.affine, refl)
-        b = b - b.mean(1, keepdim=True)
-        return ((b @ a) / (b.norm(dim=1) * a.norm() + 1e-12)).numpy()
+        ijk = refl @ inv_m + inv_t
+        w = ((ijk >= -0.5) & (ijk <= hi)).all(-1).float()  # (C, S)
+        cnt = w.sum(1).clamp(min=1.0)
+        ma = (w * a).sum(1) / cnt
+        mb = (w * b).sum(1) / cnt
+        da, db = (a[None] - ma[:, None]) * w, (b - mb[:, None]) * w
+        r = (da * db).sum(1) / (da.norm(dim=1) * db.norm(dim=1) + 1e-12)
+        # too few mirrored points inside the field of view: no evidence for that plane
+        return torch.where(w.mean(1) >= MIN_MIRRORED, r, torch.full_like(r, -1.0)).numpy()
 
     axes = np.linalg.eigh(np.cov((pts - centroid).T))[1].T
     start = scores(axes, axes @ centroid)
