@@ -264,12 +264,13 @@ def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
 
 
 def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) -> dict[str, float]:
-    """Brain preservation of every anonymised volume of the split against its original."""
+    """Brain preservation of the split's anonymised trial volumes (one scan per person) against their
+    originals: a cohort sample of what the defacing did to the brain (deepbet masks, about 5 s a volume)."""
     from .data.volume import load_volume
     from .utility import brain_preservation, summarise
 
     rows = []
-    vids = [v.pseudonym for v in prepared.splits.volumes if v.split == split]
+    vids = [v.pseudonym for v in prepared.splits.volumes if v.split == split and v.role == "trial"]
     for vid in progress(vids, f"utility ({split})", cfg.progress):
         v = scorer.key[vid]
         try:

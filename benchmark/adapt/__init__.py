@@ -78,6 +78,9 @@ def adapt_attack(base: ArcFaceAttack, pool: Sequence[tuple[Path, str]], cfg: Ada
     from ..data.volume import load_volume
     from ..progress import progress
 
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(AdaptConfig), cfg))  # a typed AdaptConfig
     if not isinstance(base, ArcFaceAttack):
         raise BenchmarkError(f"the semi-informed attacker adapts ArcFace recognisers; '{base.name}' is not one")
     if len({label for _, label in pool}) < 2:

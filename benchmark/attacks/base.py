@@ -13,6 +13,7 @@ and implement :meth:`Attack.embed_face`, and optionally :meth:`Attack.combine` a
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -27,6 +28,11 @@ from ..io import config_hash, sha256_file
 from . import models
 from .align import box_from_landmarks5, centred_landmarks5
 from .models import DetectedFace, ModelFile, SCRFDDetector
+
+#: Renders of recently embedded volume files, in memory only (biometric data never goes to disk):
+#: the attacks of one scoring run render each volume once. Least recently used first.
+_RENDERS: "collections.OrderedDict[tuple, list]" = collections.OrderedDict()
+_RENDERS_MAX = 256
 
 #: Bumped when the embedding code changes in a way that invalidates cached vectors.
 EMBEDDING_VERSION = 1
@@ -276,14 +282,20 @@ class Attack:
 
         ``detected`` is true when any view has a detected face; the frontal render is kept in memory.
         """
+        return self._embed_frames(self._render(img))
+
+    def _render(self, img: Any) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+        """(RGB uint8 image, geometric 5 landmarks) of each configured view, after :meth:`reconstruct`."""
         from ..render import View, render_views
 
         img = self.reconstruct(img)
         renders = render_views(img, [View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views])
+        return [(r.to_uint8_rgb(), r.landmarks5) for r in renders]
+
+    def _embed_frames(self, frames: Sequence[tuple[np.ndarray, Optional[np.ndarray]]]) -> Embedding:
         parts = []
-        for r in renders:
-            image = r.to_uint8_rgb()
-            e = self.embed_image(image, r.landmarks5)
+        for image, landmarks5 in frames:
+            e = self.embed_image(image, landmarks5)
             e.render = image
             parts.append(e)
         frontal = next((i for i, v in enumerate(self.views) if not any(v.values())), 0)
@@ -323,7 +335,17 @@ class Attack:
         from ..data.volume import load_volume
 
         path = Path(path)
-        return self._cached(path, "volume", lambda: self.embed_volume(load_volume(path)))
+
+        def compute() -> Embedding:
+            # renders are shared in memory between attacks that see the same file the same way
+            key = (sha256_file(path), self.fill, repr(self.views))
+            frames = _RENDERS.pop(key, None) or self._render(load_volume(path))
+            _RENDERS[key] = frames
+            while len(_RENDERS) > _RENDERS_MAX:
+                _RENDERS.popitem(last=False)
+            return self._embed_frames(frames)
+
+        return self._cached(path, "volume", compute)
 
     def embed_photo_file(self, path: str | os.PathLike) -> Embedding:
         """:meth:`embed_photo` of an image file, cached on disk by file content and config hash."""
