@@ -13,7 +13,7 @@ from benchmark.errors import BenchmarkError
 from tests.helpers import ball_volume, write_nifti
 
 
-def _expect(path, pattern, **kw):
+def _check_refused(path, pattern, **kw):
     with pytest.raises(BenchmarkError, match=pattern) as info:
         load_volume(path, **kw)
     assert str(path) in str(info.value)
@@ -38,23 +38,23 @@ def test_good_volume_is_canonical_float32(tmp_path):
 def test_not_nifti(tmp_path):
     p = tmp_path / "notes.nii.gz"
     p.write_bytes(gzip.compress(b"this is not an image" * 10))
-    _expect(p, "not a readable NIfTI")
+    _check_refused(p, "not a readable NIfTI")
     q = tmp_path / "text.nii"
     q.write_text("hello")
-    _expect(q, "not a readable NIfTI")
+    _check_refused(q, "not a readable NIfTI")
 
 
 def test_truncated_gzip(tmp_path):
     p = write_nifti(tmp_path / "t.nii.gz", ball_volume((40, 40, 40)))
     raw = p.read_bytes()
     p.write_bytes(raw[: len(raw) // 2])
-    _expect(p, "truncated or corrupt")
+    _check_refused(p, "truncated or corrupt")
 
 
 @pytest.mark.parametrize("shape", [(20, 20), (10, 10, 10, 3)])
 def test_wrong_dimensionality(tmp_path, shape):
     p = write_nifti(tmp_path / "d.nii.gz", np.ones(shape, np.int16))
-    _expect(p, "expected a 3D volume")
+    _check_refused(p, "expected a 3D volume")
 
 
 def test_4d_with_one_volume_is_accepted(tmp_path):
@@ -67,12 +67,12 @@ def test_nan_or_inf(tmp_path, value):
     data = ball_volume().astype(np.float32)
     data[3, 4, 5] = value
     p = write_nifti(tmp_path / "n.nii.gz", data)
-    _expect(p, "NaN or Inf")
+    _check_refused(p, "NaN or Inf")
 
 
 def test_all_zero(tmp_path):
     p = write_nifti(tmp_path / "z.nii.gz", np.zeros((8, 8, 8), np.int16))
-    _expect(p, "every voxel is zero")
+    _check_refused(p, "every voxel is zero")
 
 
 def test_voxel_limit_refused_before_allocation(tmp_path):
@@ -86,13 +86,13 @@ def test_voxel_limit_refused_before_allocation(tmp_path):
         f.write(b"\0" * 1024)
     with pytest.raises(BenchmarkError, match="10,000,000,000 voxels"):
         read_header(p)
-    _expect(p, "over the limit")
+    _check_refused(p, "over the limit")
     small = write_nifti(tmp_path / "s.nii.gz", ball_volume())
-    _expect(small, "over the limit", max_voxels=100)
+    _check_refused(small, "over the limit", max_voxels=100)
 
 
 def test_missing_file(tmp_path):
-    _expect(tmp_path / "absent.nii.gz", "file not found")
+    _check_refused(tmp_path / "absent.nii.gz", "file not found")
 
 
 def test_save_is_deterministic_and_atomic(tmp_path):
