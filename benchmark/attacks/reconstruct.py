@@ -33,9 +33,10 @@ class FaceFill:
         face = fit.facemask_array(box) > 0.5
         xc, tc = x[box], fit.template_array(box)
         ring = (ndi.distance_transform_edt(~face, sampling=zooms) <= self.ring_mm) & ~face
-        head = xc > _background_level(x)
+        level = _background_level(x)
+        head = xc > level
         mapped = match_intensities(tc, xc, ring)
-        tissue = mapped > _background_level(x)
+        tissue = mapped > level
         missing = face & tissue & ~head
         weight = ndi.gaussian_filter(missing.astype(np.float32), self.blend_mm / zooms)
         weight = np.maximum(weight, missing)  # filled voxels take the template fully, edges blend
