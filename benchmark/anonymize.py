@@ -3,6 +3,11 @@ complete submission under ``submissions/baseline-<name>/`` (resumable: finished 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import inspect
+import json
+import shutil
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -10,6 +15,7 @@ from omegaconf import DictConfig
 from .config import build
 from .data.volume import load_volume, save_volume
 from .errors import BenchmarkError
+from .io import write_json
 from .prepare import Prepared, prepare
 from .progress import progress
 from .submission import SubmissionInfo, volume_path, write_info
@@ -22,6 +28,7 @@ def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels
     ``workers`` > 1 runs volumes in parallel processes (joblib); each volume's result does not depend
     on the others, so the files are the same as a serial run's.
     """
+    _start_or_resume(out, baseline_stamp(prepared, baseline))
     todo = [vid for vid in prepared.ids() if not volume_path(out, vid).is_file()]
     kit = prepared.kit / "volumes"
     if workers > 1 and len(todo) > 1:
@@ -38,6 +45,42 @@ def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels
     write_info(out, SubmissionInfo(team="baseline", system=name,
                                    description=f"reference defacing baseline '{name}' of the benchmark"))
     return out
+
+
+def baseline_dir(submissions_dir: str | Path, name: str) -> Path:
+    """Where a reference baseline's submission lives: ``<submissions_dir>/baseline-<name>``."""
+    return Path(submissions_dir) / f"baseline-{name}"
+
+
+def baseline_stamp(prepared: Prepared, baseline) -> dict:
+    """What a baseline submission was made from: the prepared cohort, the baseline's class, parameters
+    and source. Finished volumes are reused only while the stamp is unchanged."""
+    cls = type(baseline)
+    params = {f.name: repr(getattr(baseline, f.name)) for f in dataclasses.fields(baseline)
+              if isinstance(getattr(baseline, f.name), (bool, int, float, str, list, tuple, dict, type(None)))
+              } if dataclasses.is_dataclass(baseline) else {}
+    try:
+        source = hashlib.sha256(Path(inspect.getsourcefile(cls)).read_bytes()).hexdigest()[:16]
+    except (TypeError, OSError):
+        source = ""
+    return {"prepared": prepared.root.name, "class": f"{cls.__module__}.{cls.__qualname__}", "params": params,
+            "source": source}
+
+
+def _start_or_resume(out: Path, stamp: dict) -> None:
+    """Keep ``out``'s finished volumes if they were made from the same stamp; otherwise start afresh.
+
+    The stamp lives beside the folder (``.<folder>.json``), since a submission holds nothing else.
+    """
+    path = out.parent / f".{out.name}.json"
+    try:
+        same = json.loads(path.read_text(encoding="utf-8")) == stamp
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        if out.exists():
+            shutil.rmtree(out)
+        write_json(path, stamp)
 
 
 def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int) -> None:
@@ -58,7 +101,7 @@ def run(cfg: DictConfig) -> int:
         raise BenchmarkError("choose a defacing baseline: baseline=<name> (see conf/baseline/)")
     prepared = prepare(cfg, write_kit=True)
     name = baseline_name(cfg)
-    out = Path(cfg.paths.submissions_dir) / f"baseline-{name}"
+    out = baseline_dir(cfg.paths.submissions_dir, name)
     anonymize_kit(prepared, build(cfg.baseline, "baseline"), out, name, cfg.limits.max_voxels, cfg.progress,
                   cfg.workers)
     print(out)

@@ -1,7 +1,15 @@
 #!/usr/bin/env python
-"""Regenerate docs/img/synthetic_people.png: three synthetic people, MRI render above one photograph each.
+"""Regenerate the README pictures.
 
     python scripts/make_readme_images.py [--out docs/img/synthetic_people.png] [--size 160]
+    python scripts/make_readme_images.py --defacing [--out docs/img/defacing.png] [--size 160]
+
+``synthetic_people.png``: three synthetic people, MRI render above one photograph each.
+``defacing.png`` (``--defacing``): one synthetic person and one real scan (sub-A/ses-supine of
+``../shared/data/real-mri``: an adult from the BSD-2-licensed ``dcm_qa_decubitus`` test set, published
+with the face for exactly this kind of testing), rendered as the attacks see them, original and after
+each defacing baseline. Every render of a volume uses the original's head pose, so the columns differ
+only by what the baseline did.
 
 The people come from the default synthetic cohort (seed 0): the first woman, the first man without a
 beard and the first bearded man among the first 30 people. The top row is the frontal render of
@@ -32,11 +40,51 @@ def pick_people(cfg: syn.SyntheticCohort, search: int = 30) -> list[int]:
     return [woman, man] + ([bearded] if bearded is not None else [])
 
 
+REAL = ROOT.parent / "shared" / "data" / "real-mri" / "sub-A" / "ses-supine" / "anat" / "sub-A_ses-supine_T1w.nii.gz"
+BASELINES = ["none", "quickshear", "facemask", "blur", "refacing"]
+
+
+def defacing_figure(out: Path, size: int) -> None:
+    """Rows: a synthetic person, the real scan; columns: original and each baseline's output."""
+    import nibabel as nib
+    from PIL import Image, ImageDraw
+
+    from baselines import get_baseline
+    from benchmark.io import write_bytes
+    from benchmark.render import View, estimate_pose, render_volume
+
+    if not REAL.exists():
+        raise SystemExit(f"{REAL} is missing: the real-scan row needs ../shared/data/real-mri")
+    cfg = syn.SyntheticCohort()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, syn.single_threaded_torch():
+        i = pick_people(cfg)[1]
+        syn.generate_person(cfg, i, Path(tmp))
+        pid = syn.participant_id(i)
+        for path in (Path(tmp) / pid / "ses-1" / "anat" / f"{pid}_ses-1_T1w.nii.gz", REAL):
+            img = nib.load(str(path))
+            pose = estimate_pose(img)
+            tiles = []
+            for name in BASELINES:
+                defaced = get_baseline(name).anonymize(img)
+                render = render_volume(defaced, View(size=256), pose=pose).to_uint8_rgb()
+                tile = Image.fromarray(render).resize((size, size), Image.LANCZOS)
+                ImageDraw.Draw(tile).text((4, 4), "original" if name == "none" else name, fill=(255, 255, 0))
+                tiles.append(np.asarray(tile))
+            rows.append(np.concatenate(tiles, 1))
+    write_bytes(out, syn.png_bytes(np.concatenate(rows, 0)))
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB): rows {pid}, {REAL.name}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "synthetic_people.png")
+    ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--size", type=int, default=160, help="pixels per tile")
+    ap.add_argument("--defacing", action="store_true", help="write docs/img/defacing.png instead")
     args = ap.parse_args()
+    if args.defacing:
+        return defacing_figure(args.out or ROOT / "docs" / "img" / "defacing.png", args.size)
+    args.out = args.out or ROOT / "docs" / "img" / "synthetic_people.png"
 
     import nibabel as nib
     from PIL import Image
