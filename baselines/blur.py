@@ -14,9 +14,9 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.template import RegistrationConfig, register_template
+from benchmark.template import FaceRegion, RegistrationConfig, face_patch
 
-from .base import Baseline, head_mask, smoothstep, voxel_sizes
+from .base import Baseline, head_mask, smoothstep
 
 
 @dataclass
@@ -28,18 +28,17 @@ class Blur(Baseline):
     noise: float = 0.3  # noise standard deviation, as a fraction of the median head intensity
     noise_sigma_mm: float = 2.0  # spatial correlation of the noise
     seed: int = 0
+    region: FaceRegion | None = None  # the face region (None: pydeface's mask)
     registration: RegistrationConfig | None = None
 
     def deface(self, img: nib.Nifti1Image) -> np.ndarray:
-        x = np.asarray(img.dataobj, dtype=np.float32)
-        zooms = voxel_sizes(img.affine)
-        fit = register_template(img, self.registration)
-        box = fit.face_box(margin_mm=self.edge_mm + 3 * self.sigma_mm)
-        if box is None:  # no face in the field of view
-            return x
+        patch = face_patch(img, self.registration, margin_mm=self.edge_mm + 3 * self.sigma_mm, region=self.region)
+        if patch is None:  # no face in the field of view
+            return np.asarray(img.dataobj, dtype=np.float32)
+        x, zooms, box = patch.volume, patch.zooms, patch.box
         head_full = head_mask(x)
-        head, xc = head_full[box], x[box]
-        face = ndi.gaussian_filter(fit.facemask_array(box), self.edge_mm / 2 / zooms)
+        head, xc = head_full[box], patch.data
+        face = ndi.gaussian_filter(patch.face, self.edge_mm / 2 / zooms)
         inside = ndi.distance_transform_edt(head, sampling=zooms)
         outside = ndi.distance_transform_edt(~head, sampling=zooms)
         depth = np.where(head, inside, -outside)  # mm under the surface (negative in the air)
@@ -55,6 +54,4 @@ class Blur(Baseline):
         tissue = ndi.gaussian_filter(head.astype(np.float32), self.sigma_mm / zooms)
         blurred = ndi.gaussian_filter(xc, self.sigma_mm / zooms) + self.noise * level * tissue * noise
         blurred = np.maximum(blurred, float(x.min()))
-        out = x.copy()
-        out[box] = xc + weight * (blurred - xc)
-        return out
+        return patch.paste(xc + weight * (blurred - xc))

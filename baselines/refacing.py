@@ -13,9 +13,9 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.template import RegistrationConfig, match_intensities, register_template
+from benchmark.template import FaceRegion, RegistrationConfig, face_patch, match_intensities
 
-from .base import Baseline, smoothstep, voxel_sizes
+from .base import Baseline, smoothstep
 
 
 @dataclass
@@ -23,22 +23,18 @@ class Refacing(Baseline):
     blend_mm: float = 8.0  # width of the blend outside the face region
     ring_mm: float = 20.0  # ring outside the face region where intensities are matched
     quantiles: int = 101
+    region: FaceRegion | None = None  # the face region (None: pydeface's mask)
     registration: RegistrationConfig | None = None
 
     def deface(self, img: nib.Nifti1Image) -> np.ndarray:
-        x = np.asarray(img.dataobj, dtype=np.float32)
-        zooms = voxel_sizes(img.affine)
-        fit = register_template(img, self.registration)
-        box = fit.face_box(margin_mm=max(self.blend_mm, self.ring_mm))
-        if box is None:  # no face in the field of view
-            return x
-        face = fit.facemask_array(box) > 0.5
-        xc, tc = x[box], fit.template_array(box)
-        dist = ndi.distance_transform_edt(~face, sampling=zooms)  # mm outside the face region
+        patch = face_patch(img, self.registration, margin_mm=max(self.blend_mm, self.ring_mm), region=self.region)
+        if patch is None:  # no face in the field of view
+            return np.asarray(img.dataobj, dtype=np.float32)
+        face = patch.face > 0.5
+        xc = patch.data
+        dist = ndi.distance_transform_edt(~face, sampling=patch.zooms)  # mm outside the face region
         weight = smoothstep(1.0 - dist / self.blend_mm).astype(np.float32)
 
         ring = (dist > 0) & (dist <= self.ring_mm)
-        mapped = match_intensities(tc, xc, ring, self.quantiles)
-        out = x.copy()
-        out[box] = xc + weight * (mapped - xc)
-        return out
+        mapped = match_intensities(patch.template, xc, ring, self.quantiles)
+        return patch.paste(xc + weight * (mapped - xc))

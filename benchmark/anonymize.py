@@ -4,6 +4,7 @@ complete submission under ``submissions/baseline-<name>/`` (resumable: finished 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import inspect
 import json
@@ -28,6 +29,17 @@ def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels
     ``workers`` > 1 runs volumes in parallel processes (joblib); each volume's result does not depend
     on the others, so the files are the same as a serial run's.
     """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:  # concurrent jobs: one writes, the rest find it done
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _anonymize_kit(prepared, baseline, out, name, max_voxels, show, workers)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool,
+                   workers: int) -> Path:
     _start_or_resume(out, baseline_stamp(prepared, baseline))
     todo = [vid for vid in prepared.ids() if not volume_path(out, vid).is_file()]
     kit = prepared.kit / "volumes"

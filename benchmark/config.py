@@ -50,25 +50,37 @@ class PrepareConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Fine-tuning of the recogniser's output block with the ArcFace loss (semi-informed attacker)."""
+    """Training of the semi-informed attacker's embedding head with the ArcFace loss (benchmark.adapt).
 
-    epochs: int = 40
+    The head is a linear map started at the identity and pulled back to it (L2-SP); its checkpoints
+    every ``eval_every`` epochs compete with the pretrained recogniser in cross-validation on the pool.
+    With ``network: true`` the ArcFace recogniser's output block is also fine-tuned first (slower).
+    """
+
+    epochs: int = 40  # 0: no head
+    eval_every: int = 10  # checkpoint (candidate) interval, epochs
     batch_size: int = 64
-    lr: float = 0.05
+    lr: float = 0.01
     momentum: float = 0.9
-    weight_decay: float = 5e-4
-    margin: float = 0.3  # additive angular margin m, radians
+    l2sp: float = 1e-3  # weight of ||W - I||^2 (L2-SP: stay near the pretrained map)
+    margin: float = 0.2  # additive angular margin m, radians
     scale: float = 32.0  # s
-    budget_s: float = 600.0  # stop training after this many seconds
+    budget_s: float = 20.0  # stop a training run after this many seconds (per fold and final)
     seed: int = 0
+    network: bool = False  # ArcFace only: also fine-tune the recogniser's output block (cached)
+    weight_decay: float = 5e-4  # network fine-tuning only
 
 
 @dataclass
 class AdaptConfig:
     """How the semi-informed attacker adapts to a submission on its anonymised training pool."""
 
-    views: list[Any] = field(default_factory=lambda: [{}, {"azimuth": -12}, {"azimuth": 12},
-                                                      {"elevation": -8}, {"elevation": 8}])
+    # augmentation views for training (the attack's own views come first); each costs a render per pool volume
+    views: list[Any] = field(default_factory=lambda: [{}, {"azimuth": -12}, {"azimuth": 12}])
+    folds: int = 3  # person-level cross-validation folds on the pool for choosing the back end
+    shift: bool = True  # candidate: mean shift of anonymised trials onto the enrollment domain
+    snorm: bool = True  # candidate: S-norm against pool cohorts
+    min_gain: float = 0.0  # a candidate must beat the pretrained recogniser's pool EER by this much
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
@@ -82,6 +94,8 @@ class ScoringConfig:
     bootstrap: int = 1000  # person-level resamples for the confidence intervals; 0 = none
     ci_level: float = 0.95
     utility: bool = True  # brain preservation of every anonymised volume
+    attributes: bool = True  # attribute inference (age, sex) from the trial embeddings (benchmark.attributes)
+    reference: bool = True  # add the 'none' baseline's figures as results.json's reference block
     plots: bool = True  # DET and linkability plots
 
 

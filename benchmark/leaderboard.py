@@ -48,6 +48,11 @@ POLICY = (
     "submissions are ordered by utility: higher mean Dice of the brain first, then lower failure rate. "
     "A submission that failed validation is shown with its reason and not ranked. The 'none' baseline "
     "(the original, untouched volumes) is the reference row and is not ranked.")
+REFERENCE_NOTE = ("The reference row ({who}) scores the original, untouched volumes, as VoicePrivacy's "
+                  "original-versus-original: its figures are the attackers' strength on this cohort. Under each "
+                  "submission's value, 'none:' gives the reference's figure for the same attacker.")
+#: attribute inference (benchmark.attributes): metric -> whether a higher value means a stronger attacker
+ATTRIBUTE_METRICS = {"sex_balanced_accuracy": True, "age_mae": False}
 FALLBACK_NOTE = ("No semi-informed attack was scored for {who}: the worst-case EER over the attacks that were "
                  "scored is used instead (marked *), which overstates privacy against an informed attacker.")
 
@@ -130,8 +135,38 @@ def make_row(run, reference: str) -> dict[str, Any]:
         "dice_mean": _num(metrics.get("utility/brain_dice_mean")),
         "failure_rate": _num(metrics.get("utility/failure_rate")),
         "utility": {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("utility/")},
-        "attacks": groups, "plots": [],
+        "attributes": {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("attributes/")},
+        **worst_attributes(metrics), "attacks": groups, "plots": [], "vs_reference": {},
     }
+
+
+def worst_attributes(metrics: dict[str, float]) -> dict[str, Any]:
+    """The strongest attribute attacker per metric of :data:`ATTRIBUTE_METRICS` (highest sex balanced
+    accuracy, lowest age MAE), with its chance level: ``{"sex_balanced_accuracy": v, "..._attacker": a,
+    "..._chance": c}``; None where no attack inferred it."""
+    out: dict[str, Any] = {}
+    for metric, higher in ATTRIBUTE_METRICS.items():
+        vals = [(v, k.split("/")[1]) for k, v in metrics.items()
+                if k.startswith("attributes/") and k.count("/") == 2 and k.endswith("/" + metric) and _num(v) is not None]
+        best = (max if higher else min)(vals, key=lambda x: (x[0], x[1])) if vals else (None, None)
+        out[metric], out[f"{metric}_attacker"] = best
+        out[f"{metric}_chance"] = _num(metrics.get(f"attributes/{best[1]}/{metric}_chance")) if best[1] else None
+    return out
+
+
+def reference_values(row: dict[str, Any], ref: dict[str, Any]) -> dict[str, Optional[float]]:
+    """The reference row's figures for the attackers that decided ``row``'s values (the same keys)."""
+    def attack_value(group: Optional[str], metric: str) -> Optional[float]:
+        slot = ref["attacks"].get(group or "", {}).get(metric)
+        return slot[0] if slot else None
+
+    out = {"ranking_eer": attack_value(row["ranking_attacker"], "eer"),
+           "worst_eer": attack_value(row["worst_eer_attacker"], "eer"),
+           "worst_linkability": attack_value(row["worst_linkability_attacker"], "linkability")}
+    for metric in ATTRIBUTE_METRICS:
+        who = row.get(f"{metric}_attacker")
+        out[metric] = _num(ref.get("attributes", {}).get(f"{who}/{metric}")) if who else None
+    return out
 
 
 def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -234,16 +269,35 @@ def _eer_text(r: dict[str, Any]) -> str:
     return f"{_fmt(r['ranking_eer'])}{star}"
 
 
+def _ref(r: dict[str, Any], key: str) -> Optional[float]:
+    """The reference's figure for the attacker behind ``r[key]`` (None for the reference itself)."""
+    return r.get("vs_reference", {}).get(key)
+
+
+def _attr_text(r: dict[str, Any], metric: str) -> str:
+    """'0.708 (chance 0.500)': the strongest attribute attacker's figure with its chance level."""
+    if r.get(metric) is None:
+        return ""
+    digits = 1 if metric == "age_mae" else 3
+    chance = r.get(f"{metric}_chance")
+    return _fmt(r[metric], digits) + (f" (chance {_fmt(chance, digits)})" if chance is not None else "")
+
+
 def to_csv(rows: list[dict[str, Any]], groups: list[str]) -> str:
     cols = ["rank", "tier", "team", "system", "status", "reason", "ranking_eer", "ranking_attacker",
             "ranking_semi_informed", "worst_eer", "worst_eer_attacker", "worst_linkability",
-            "worst_linkability_attacker", "dice_mean", "failure_rate", "run_id", "start_time"]
+            "worst_linkability_attacker", "dice_mean", "failure_rate"]
+    for m in ATTRIBUTE_METRICS:
+        cols += [m, f"{m}_attacker", f"{m}_chance"]
+    ref_cols = [f"reference_{k}" for k in ("ranking_eer", "worst_eer", "worst_linkability", *ATTRIBUTE_METRICS)]
+    cols += ["run_id", "start_time"]
     metric_cols = [f"{g}/{m}{ci}" for g in groups for m in ATTACK_METRICS for ci in ("", "_ci_low", "_ci_high")]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols + metric_cols + ["plots"])
+    w.writerow(cols + ref_cols + metric_cols + ["plots"])
     for r in rows:
         vals = [("ref" if (c == "rank" and r["reference"]) else r.get(c)) for c in cols]
+        vals += [r.get("vs_reference", {}).get(c[len("reference_"):]) for c in ref_cols]
         for g in groups:
             for m in ATTACK_METRICS:
                 slot = r["attacks"].get(g, {}).get(m) or [None, None, None]
@@ -263,12 +317,22 @@ def to_markdown(board: dict[str, Any]) -> str:
              f"built {board['generated_at']}.", "", "## Ranking policy", "", board["policy"], ""]
     lines += [f"> {n}" for n in board["notes"]] + ([""] if board["notes"] else [])
     head = ["Rank", "Tier", "Team", "System", "Status", "Ranking EER", "Attacker", "Worst EER",
-            "Worst linkability", "Dice", "Failure rate"]
-    lines += ["## Ranking", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            "Worst linkability", "Sex bal. acc.", "Age MAE (years)", "Dice", "Failure rate"]
+    lines += ["## Ranking", "", "(none x): the reference's figure for the same attacker.", "",
+              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def with_ref(text: str, r: dict[str, Any], key: str, digits: int = 3) -> str:
+        v = _ref(r, key)
+        return f"{text} (none {_fmt(v, digits)})" if text and v is not None else text
+
     for r in rows:
         status = r["status"] + (f": {r['reason']}" if r["reason"] else "")
-        cells = [_rank_text(r), r["tier"] or "", r["team"], r["system"], status, _eer_text(r),
-                 r["ranking_attacker"] or "", _fmt(r["worst_eer"]), _fmt(r["worst_linkability"]),
+        cells = [_rank_text(r), r["tier"] or "", r["team"], r["system"], status,
+                 with_ref(_eer_text(r), r, "ranking_eer"), r["ranking_attacker"] or "",
+                 with_ref(_fmt(r["worst_eer"]), r, "worst_eer"),
+                 with_ref(_fmt(r["worst_linkability"]), r, "worst_linkability"),
+                 with_ref(_attr_text(r, "sex_balanced_accuracy"), r, "sex_balanced_accuracy"),
+                 with_ref(_attr_text(r, "age_mae"), r, "age_mae", 1),
                  _fmt(r["dice_mean"]), _fmt(r["failure_rate"])]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     if groups:
@@ -297,6 +361,7 @@ def _td(text: str, sort: Any, cls: str = "", raw: bool = False) -> str:
     return f'<td{c} data-v="{html.escape(v)}">{text if raw else html.escape(str(text))}</td>'
 
 
+REF_TITLE = "the reference (none: the original volumes) against the same attacker: the attack's strength"
 KNOWLEDGE_SHORT = {"ignorant": "ign.", "lazy_informed": "lazy", "semi_informed": "semi"}
 
 
@@ -318,6 +383,10 @@ def to_html(board: dict[str, Any]) -> str:
               _th("Ranking EER", "num", title="worst-case semi-informed EER (the lowest); * = over all attacks"),
               _th("Worst EER", "num", title="privacy/worst_eer over every attack"),
               _th("Worst linkability", "num", title="privacy/worst_linkability over every attack"),
+              _th("Sex bal. acc.", "num", title="attribute inference: the highest attributes/<attack>/"
+                  "sex_balanced_accuracy over the attacks (chance in brackets; 0.5 = privacy)"),
+              _th("Age MAE", "num", title="attribute inference: the lowest attributes/<attack>/age_mae over "
+                  "the attacks, in years (chance in brackets: the training median's MAE)"),
               _th("Dice", "num", title="utility/brain_dice_mean"), _th("Failure rate", "num", title="utility/failure_rate")]
     header.append(_th("DET plots", "text", "txt"))
     for g in groups:
@@ -334,15 +403,27 @@ def to_html(board: dict[str, Any]) -> str:
         status = e(r["status"])
         if r["reason"]:
             status += f'<br><span class="reason">{e(r["reason"])}</span>'
-        eer_html = e(_eer_text(r)) + _attacker(r["ranking_attacker"])
-        worst_eer = e(_fmt(r["worst_eer"])) + _attacker(r["worst_eer_attacker"])
-        worst_link = e(_fmt(r["worst_linkability"])) + _attacker(r["worst_linkability_attacker"])
+        if r["reference"]:
+            status += '<br><small>attack strength: the original volumes</small>'
+
+        def none(key: str, digits: int = 3) -> str:
+            v = _ref(r, key)
+            return "" if v is None else f'<br><small class="vsref" title="{e(REF_TITLE)}">none: {_fmt(v, digits)}</small>'
+
+        eer_html = e(_eer_text(r)) + _attacker(r["ranking_attacker"]) + none("ranking_eer")
+        worst_eer = e(_fmt(r["worst_eer"])) + _attacker(r["worst_eer_attacker"]) + none("worst_eer")
+        worst_link = e(_fmt(r["worst_linkability"])) + _attacker(r["worst_linkability_attacker"]) + \
+            none("worst_linkability")
+        sex = e(_attr_text(r, "sex_balanced_accuracy")) + _attacker(r.get("sex_balanced_accuracy_attacker")) + \
+            none("sex_balanced_accuracy")
+        age = e(_attr_text(r, "age_mae")) + _attacker(r.get("age_mae_attacker")) + none("age_mae", 1)
         imgs = "".join(f'<a href="{e(p)}"><img src="{e(p)}" alt="DET plot {e(Path(p).name)}"></a>'
                        for p in r["plots"])
         cells = [_td(_rank_text(r), rank_sort), _td(r["tier"] or "", r["tier"], "tier"),
                  _td(r["team"], r["team"], "txt"), _td(r["system"], r["system"], "txt"),
                  _td(status, r["status"], "txt", raw=True), _td(eer_html, r["ranking_eer"], raw=True),
                  _td(worst_eer, r["worst_eer"], raw=True), _td(worst_link, r["worst_linkability"], raw=True),
+                 _td(sex, r.get("sex_balanced_accuracy"), raw=True), _td(age, r.get("age_mae"), raw=True),
                  _td(_fmt(r["dice_mean"]), r["dice_mean"]), _td(_fmt(r["failure_rate"]), r["failure_rate"]),
                  _td(imgs, len(r["plots"]), "plots txt", raw=True)]
         for g in groups:
@@ -390,11 +471,15 @@ def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test
                      "validation": "unknown", "reason": "", "ranking_eer": None, "ranking_attacker": None,
                      "ranking_semi_informed": False, "worst_eer": None, "worst_eer_attacker": None,
                      "worst_linkability": None, "worst_linkability_attacker": None, "dice_mean": None,
-                     "failure_rate": None, "utility": {}, "attacks": {}, "plots": []})
+                     "failure_rate": None, "utility": {}, "attributes": {}, **worst_attributes({}),
+                     "attacks": {}, "plots": [], "vs_reference": {}})
     rows = rank_rows(rows)
+    ref = next(r for r in rows if r["reference"])
     for r in rows:
         if r["reference"] and r["run_id"] is None:
             r["status"] = "reference, not scored yet"
+        elif not r["reference"] and ref["run_id"] is not None:
+            r["vs_reference"] = reference_values(r, ref)
     c = client(tcfg)
     img = out_dir / "img"
     for r in rows:
@@ -406,7 +491,7 @@ def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test
             if stale.is_file() and stale not in keep:
                 stale.unlink()
     fallback = [r["submission"] for r in rows if r["ranking_eer"] is not None and not r["ranking_semi_informed"]]
-    notes = []
+    notes = [REFERENCE_NOTE.format(who=ref["submission"])] if ref["run_id"] is not None else []
     if fallback:
         who = "any submission" if len(fallback) == sum(r["ranking_eer"] is not None for r in rows) \
             else ", ".join(fallback)
@@ -415,6 +500,7 @@ def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test
         "title": lb.title, "experiment": tcfg.experiment, "tracking_uri": tcfg.uri, "split": split,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "policy": POLICY, "floors": list(FLOORS), "ranking_knowledge": RANKING_KNOWLEDGE, "notes": notes,
+        "reference": ref["submission"],
         "attack_groups": _group_order({g for r in rows for g in r["attacks"]}), "rows": rows,
     }
     written = [write_json(out_dir / "leaderboard.json", board),
@@ -448,12 +534,25 @@ def leaderboard_config(cfg: DictConfig | None) -> LeaderboardConfig:
 def terminal_table(out_dir: str | Path) -> str:
     """The main columns of ``leaderboard.json`` as a plain text table."""
     board = json.loads((Path(out_dir) / "leaderboard.json").read_text())
-    head = ("#", "tier", "submission", "status", "rank EER", "worst link.", "Dice", "fail")
-    rows = [(_rank_text(r), str(r["tier"] or ""), r["submission"], r["status"], _eer_text(r),
-             _fmt(r["worst_linkability"]), _fmt(r["dice_mean"]), _fmt(r["failure_rate"])) for r in board["rows"]]
+    head = ("#", "tier", "submission", "status", "rank EER", "(none)", "worst link.", "(none)", "sex b.acc",
+            "(none)", "age MAE", "(none)", "Dice", "fail")
+
+    def ref(r: dict[str, Any], key: str, digits: int = 3) -> str:
+        v = r.get("vs_reference", {}).get(key)
+        return "" if v is None else _fmt(v, digits)
+
+    rows = [(_rank_text(r), str(r["tier"] or ""), r["submission"], r["status"], _eer_text(r), ref(r, "ranking_eer"),
+             _fmt(r["worst_linkability"]), ref(r, "worst_linkability"), _fmt(r.get("sex_balanced_accuracy")),
+             ref(r, "sex_balanced_accuracy"), _fmt(r.get("age_mae"), 1), ref(r, "age_mae", 1),
+             _fmt(r["dice_mean"]), _fmt(r["failure_rate"])) for r in board["rows"]]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
+    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    ref_row = next((r for r in board["rows"] if r.get("reference")), None)
+    if ref_row is not None:
+        lines.append(f"(none): {ref_row['submission']}, the original volumes, against the same attacker: the attack's "
+                     "strength; sex b.acc: highest balanced accuracy over the attacks (chance 0.5); age MAE in years")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------- browser

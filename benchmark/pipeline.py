@@ -2,6 +2,11 @@
 
 prepare (cached) -> anonymise the kit with every configured baseline (finished volumes kept) ->
 validate, score and track each baseline and extra submission -> build the leaderboard -> print it.
+
+The ``none`` baseline (the original volumes) is always scored, first, even when ``baselines`` leaves it
+out: it is the reference row (VoicePrivacy's original-versus-original), whose figures every
+submission's ``results.json`` carries as its ``reference`` block and the summary table prints beside
+every row.
 """
 
 from __future__ import annotations
@@ -12,9 +17,19 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .anonymize import anonymize_kit
+from .anonymize import anonymize_kit, baseline_dir, baseline_name
+from .config import build
 from .errors import BenchmarkError
 from .prepare import prepare, summary
+from .reference import REFERENCE_BASELINE
+
+
+def _folder_name(submission: Path) -> str:
+    """The submission's name without an archive suffix: ``team.tar.gz`` -> ``team``."""
+    from .unpack import ARCHIVE_SUFFIXES
+
+    name = submission.name
+    return next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
 
 
 def run(cfg: DictConfig) -> int:
@@ -25,25 +40,44 @@ def run(cfg: DictConfig) -> int:
     from .tracking import tracking_config
 
     start = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def lap(stage: str, t0: float) -> float:
+        now = time.perf_counter()
+        stages[stage] = stages.get(stage, 0.0) + now - t0
+        return now
+
     prepared = prepare(cfg)
     print(summary(prepared))
+    t = lap("prepare", start)
     submissions: list[Path] = []
-    for name in cfg.baselines:
-        out = Path(cfg.paths.submissions_dir) / f"baseline-{name}"
-        anonymize_kit(prepared, get_baseline(name), out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers)
+    # the none baseline (the original volumes) is always scored, first: the reference, the attack's strength
+    baselines = [REFERENCE_BASELINE] + [b for b in cfg.baselines if b != REFERENCE_BASELINE]
+    if REFERENCE_BASELINE not in cfg.baselines:
+        print(f"scoring the '{REFERENCE_BASELINE}' baseline too, as the reference (the attack's strength)")
+    chosen = baseline_name(cfg) if cfg.get("baseline") is not None else None
+    for name in baselines:
+        out = baseline_dir(cfg.paths.submissions_dir, name)
+        # the chosen baseline (run baseline=X ...) carries the command line's overrides (baseline.seed=...)
+        baseline = build(cfg.baseline, "baseline") if name == chosen else get_baseline(name)
+        anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers)
         submissions.append(out)
+        t = lap("anonymise", t)
     submissions += [Path(s) for s in cfg.submissions]
     if not submissions:
         raise BenchmarkError("nothing to score: give baselines=[...] or submissions=[dir, ...]")
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     for sub in submissions:
-        out_dir = Path(cfg.output_dir or Path(cfg.paths.outputs_dir) / "run" / stamp) / sub.name
+        out_dir = Path(cfg.output_dir or Path(cfg.paths.outputs_dir) / "run" / stamp) / _folder_name(sub)
         path, results = evaluate(cfg, prepared, sub, out_dir, command="run")
         status = "scored" if results["validation"]["ok"] else f"INVALID: {results['validation']['reason']}"
         print(f"{sub}: {status} -> {path}")
+        t = lap("validate and score", t)
     lb = leaderboard_config(cfg)
     board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)
+    lap("leaderboard", t)
     print()
     print(terminal_table(board))
-    print(f"\nleaderboard: {board / 'index.html'}  ({time.perf_counter() - start:.0f} s)")
+    print(f"\nleaderboard: {board / 'index.html'}  ({time.perf_counter() - start:.0f} s: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
     return 0

@@ -16,6 +16,8 @@ reported in ``failures`` while the rest is scored.
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as _dt
 import sys
 from dataclasses import dataclass
@@ -182,10 +184,8 @@ def _attackers(cfg: DictConfig, prepared: Prepared, submission: Path) -> tuple[d
     """(attack, knowledge) -> (enrollment attack, trial attack), and messages for levels skipped.
 
     Lazy-informed photo2mri trials use the attack with ``fill``; the semi-informed attacker is the
-    recogniser adapted on the submission's anonymised training pool (ArcFace-family attacks).
+    attack with a back end adapted on the submission's anonymised training pool (:mod:`benchmark.adapt`).
     """
-    from .attacks.arcface import ArcFaceAttack
-
     sc = cfg.scoring
     cache_root = str(Path(cfg.paths.cache_dir) / "embeddings")
     out, messages = {}, []
@@ -193,23 +193,35 @@ def _attackers(cfg: DictConfig, prepared: Prepared, submission: Path) -> tuple[d
         base = get_attack(name, cache_root=cache_root)
         for level in sc.knowledge:
             if level == "semi_informed":
-                if not isinstance(base, ArcFaceAttack):
-                    messages.append(f"{name}/semi_informed: skipped, adaptation is defined for ArcFace recognisers")
-                    continue
-                pool = [(volume_path(submission, v.pseudonym), v.participant_id)
-                        for v in prepared.splits.volumes if v.role == "train"]
-                if len({p for _, p in pool}) < 2:
+                pool = _training_pool(prepared, submission)
+                if len(pool.persons) < 2:
                     messages.append(f"{name}/semi_informed: skipped, the training pool has fewer than two persons")
                     continue
-                from .adapt import adapt_attack  # torch training code: only when asked
+                from .adapt import adapt_attack, summary  # torch training code: only when asked
 
-                adapted = adapt_attack(base, pool, sc.adapt, Path(cfg.paths.cache_dir) / "adapted", cfg.progress)
+                # its own instance: the back end refits the attack's statistics (geo's z-scoring)
+                adapted = adapt_attack(get_attack(name, cache_root=cache_root), pool, sc.adapt,
+                                       Path(cfg.paths.cache_dir) / "adapted", cfg.progress)
+                messages.append(f"{name}/semi_informed: {summary(adapted)}")
                 out[(name, level)] = (adapted, adapted)
             elif level == "lazy_informed":
                 out[(name, level)] = (base, get_attack(name, cache_root=cache_root, fill=True))
             else:
                 out[(name, level)] = (base, base)
     return out, messages
+
+
+def _training_pool(prepared: Prepared, submission: Path):
+    """The semi-informed attacker's pool: the train persons' sessions as the submission anonymised them,
+    the same sessions in the original (the attacker anonymised a pool it holds) and their photographs."""
+    from .adapt import Pool
+
+    train = [v for v in prepared.splits.volumes if v.role == "train"]
+    anonymised = [(volume_path(submission, v.pseudonym), v.participant_id, v.session_id) for v in train]
+    original = [(prepared.dataset.session(v.participant_id, v.session_id).t1w, v.participant_id, v.session_id)
+                for v in train]
+    photos = {pid: list(prepared.dataset.participant(pid).photos) for pid in sorted({v.participant_id for v in train})}
+    return Pool(anonymised=anonymised, original=original, photos=photos)
 
 
 def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> dict[str, Any]:
@@ -242,6 +254,8 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
                     artifacts += _plots(ts, out_dir)
         summary, who = privacy_summary(flat)
         flat.update(summary)
+        if sc.attributes:
+            flat.update(_attributes(cfg, scorer, split, attackers, results["messages"]))
         if sc.utility:
             flat.update(_utility(cfg, prepared, scorer, split))
         results["splits"][split] = dict(sorted(flat.items()))
@@ -249,6 +263,20 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     results["failures"] = [{"id": k, "error": v} for k, v in sorted(scorer.failures.items())]
     results["artifacts"] = sorted(str(p.relative_to(out_dir)) for p in artifacts)
     return results
+
+
+def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attackers: dict, messages: list[str]) -> dict[str, float]:
+    """``attributes/<attack>/*`` (:mod:`benchmark.attributes`): the ignorant attacker's recogniser (original
+    enrollment, pretrained model) embeds; messages for what could not be inferred are appended."""
+    from .attributes import attribute_results
+
+    sc = cfg.scoring
+    cache_root = str(Path(cfg.paths.cache_dir) / "embeddings")
+    attacks = {name: (attackers[(name, "ignorant")][0] if (name, "ignorant") in attackers
+                      else get_attack(name, cache_root=cache_root)) for name in sc.attacks}
+    flat, msgs = attribute_results(scorer, split, attacks, sc.bootstrap, sc.ci_level, cfg.seed, cfg.progress)
+    messages.extend(msgs)
+    return flat
 
 
 def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
@@ -293,12 +321,28 @@ def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pat
     """Validate, score and track one submission; returns (results.json path, results).
 
     A submission that fails validation is not scored: it is tracked with its reason (unranked on the
-    leaderboard) and its results hold no split.
+    leaderboard) and its results hold no split. A scored submission gets the ``none`` baseline's figures
+    for the same keys as its ``reference`` block (:mod:`benchmark.reference`); scoring ``none`` itself
+    caches them.
     """
-    from .tracking import log_results
-    from .validate import report_path, validate_submission, validation_config, write_report
+    from .unpack import is_archive, scratch_target
+    from .validate import validation_config
 
     limits = validation_config(cfg)
+    if is_archive(submission) and submission.is_file() and not limits.unpack_dir:
+        # scoring reads the unpacked volumes after validation: unpack beside the cache, remove after
+        with scratch_target(cfg.paths.cache_dir, submission) as target:
+            return _evaluate(cfg, prepared, submission, out_dir, command,
+                             dataclasses.replace(limits, unpack_dir=str(target)))
+    return _evaluate(cfg, prepared, submission, out_dir, command, limits)
+
+
+def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
+              limits) -> tuple[Path, dict[str, Any]]:
+    from .reference import add_reference
+    from .tracking import log_results
+    from .validate import report_path, validate_submission, write_report
+
     report = validate_submission(submission, prepared.kit, limits)
     write_report(report, report_path(submission, limits))
     team = report.team or submission.name
@@ -306,6 +350,8 @@ def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pat
     out_dir = out_dir or default_output_dir(cfg, team, system, command)
     if report.ok:
         results = score_submission(cfg, prepared, Path(report.root or submission), out_dir)
+        add_reference(cfg, prepared, Path(report.root or submission), results)  # none's figures, same keys
+        results["submission"]["path"] = str(submission)  # the archive, not its scratch folder
     else:
         results = {"submission": {"team": team, "system": system, "path": str(submission)}, "splits": {},
                    "privacy": {}, "failures": [], "messages": [f"validation failed: {report.reason()}"]}

@@ -6,6 +6,12 @@ stage then a full affine stage, multi-resolution on images shrunk to about 4 mm.
 template and pydeface's face mask (``data/facemask.nii.gz``) resampled onto the subject's own voxel
 grid, in any orientation and with anisotropic voxels; the affine travels with each array.
 
+The face region is pydeface's mask, optionally grown (:class:`FaceRegion`: by ``grow_mm`` in every
+direction, but never closer than ``brain_margin_mm`` to the template's own brain), because pydeface's
+mask stops under the brows and keeps the brow ridge and the upper eyelids. :func:`face_patch` is the
+one entry point of the face-region methods (blur, refacing, the attacker's fill): register, find the
+face's bounding box, and hand over the volume, its voxel sizes, the face weight and the template there.
+
 Fits are memoised in memory (the last four volumes) by voxel-array hash and config, so baselines
 and attacks that register the same volume in one process pay once.
 """
@@ -20,6 +26,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import scipy.ndimage as ndi
 import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
@@ -45,6 +52,28 @@ class RegistrationConfig:
     def __post_init__(self):  # lists (from YAML) become tuples, so equal configs print and hash alike
         for name in ("shrink_factors", "smoothing_sigmas", "iterations"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class FaceRegion:
+    """Which part of the template is face.
+
+    grow_mm: pydeface's face mask is grown by this distance (mm, on the template) in every direction;
+      0 is pydeface's mask as shipped.
+    brain_margin_mm: the growth never comes closer than this to the template's brain (deepbet's mask
+      of the template head). pydeface's own mask keeps about 9 mm from it.
+    """
+
+    grow_mm: float = 0.0
+    brain_margin_mm: float = 12.0
+
+    def __post_init__(self):
+        if self.grow_mm < 0 or self.brain_margin_mm < 0:
+            raise BenchmarkError(f"face region: grow_mm and brain_margin_mm must be >= 0, got {self}")
+
+
+def _region(region: FaceRegion | None) -> FaceRegion:
+    return region if region is not None else FaceRegion()
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,12 +117,13 @@ class TemplateFit:
         vox, shape = self._sub(box)
         return resample_voxels(load_template().head, vox, shape, edge="zeros")
 
-    def facemask_array(self, box: tuple[slice, ...] | None = None) -> np.ndarray:
+    def facemask_array(self, box: tuple[slice, ...] | None = None, region: FaceRegion | None = None) -> np.ndarray:
         """Face weight (1 inside the face) on the subject grid, or on its sub-box ``box``."""
         vox, shape = self._sub(box)
-        return np.clip(1.0 - resample_voxels(load_template().keep, vox, shape, edge="border"), 0.0, 1.0)
+        return np.clip(1.0 - resample_voxels(keep_mask(region), vox, shape, edge="border"), 0.0, 1.0)
 
-    def face_box(self, margin_mm: float = 0.0, stride: int = 4) -> tuple[slice, ...] | None:
+    def face_box(self, margin_mm: float = 0.0, stride: int = 4,
+                 region: FaceRegion | None = None) -> tuple[slice, ...] | None:
         """Bounding box (slices of the subject grid) of the face region grown by ``margin_mm``; None if empty.
 
         Found on a grid ``stride`` times coarser, then grown by one coarse step.
@@ -101,7 +131,7 @@ class TemplateFit:
         step = np.diag([stride, stride, stride, 1.0])
         coarse = tuple(-(-n // stride) for n in self.shape)
         vox = self.voxel_matrix @ step
-        face = resample_voxels(load_template().keep, vox, coarse, edge="border") < 0.999
+        face = resample_voxels(keep_mask(region), vox, coarse, edge="border") < 0.999
         if not face.any():
             return None
         zooms = np.linalg.norm(self.affine[:3, :3], axis=0)
@@ -156,6 +186,84 @@ def template_image() -> nib.Nifti1Image:
     """The template head as a nibabel image (float32)."""
     t = load_template()
     return nib.Nifti1Image(t.head, t.affine)
+
+
+@functools.lru_cache(maxsize=1)
+def template_brain() -> np.ndarray:
+    """deepbet's brain mask of the template head (bool, template grid; cached on disk like any mask)."""
+    from .brainmask import BrainMasker
+
+    return BrainMasker.default()(template_image())
+
+
+@functools.lru_cache(maxsize=4)
+def keep_mask(region: FaceRegion | None = None) -> np.ndarray:
+    """The complement of the face region on the template grid (float32, 1 keep, 0 face, linear at the edge).
+
+    Without growth it is pydeface's mask. Grown: a voxel within ``grow_mm`` of pydeface's face and at
+    least ``brain_margin_mm`` from the template's brain is face too (edge softened over a voxel).
+    """
+    region = _region(region)
+    tpl = load_template()
+    if region.grow_mm == 0:
+        return tpl.keep
+    zooms = np.linalg.norm(tpl.affine[:3, :3], axis=0)
+    face = tpl.keep < 0.5
+    near_face = ndi.distance_transform_edt(~face, sampling=zooms) <= region.grow_mm
+    far_from_brain = ndi.distance_transform_edt(~template_brain(), sampling=zooms) >= region.brain_margin_mm
+    grown = ndi.gaussian_filter((near_face & far_from_brain).astype(np.float32), 0.6)
+    keep = np.minimum(tpl.keep, 1.0 - grown).astype(np.float32)
+    return keep
+
+
+@dataclass(eq=False)
+class FacePatch:
+    """A volume's face region, as the face-region methods (blur, refacing, fill) work on it.
+
+    volume: the whole voxel array (float32, the image's own voxel order); zooms: mm per voxel axis;
+    fit: the template registered to it; box: slices of the face's bounding box (grown by the margin
+    asked for); face: the face weight on the box (1 inside, linear at the edge).
+    """
+
+    volume: np.ndarray
+    zooms: np.ndarray
+    fit: TemplateFit
+    box: tuple[slice, ...]
+    face: np.ndarray
+
+    @property
+    def data(self) -> np.ndarray:
+        """The volume on the box (a view)."""
+        return self.volume[self.box]
+
+    @functools.cached_property
+    def template(self) -> np.ndarray:
+        """The registered template's intensities on the box."""
+        return self.fit.template_array(self.box)
+
+    def paste(self, patch: np.ndarray) -> np.ndarray:
+        """A copy of the whole volume with ``patch`` in the box."""
+        out = self.volume.copy()
+        out[self.box] = patch
+        return out
+
+
+def face_patch(
+    img: nib.spatialimages.SpatialImage,
+    config: RegistrationConfig | None = None,
+    *,
+    margin_mm: float = 0.0,
+    region: FaceRegion | None = None,
+) -> FacePatch | None:
+    """Register the template to ``img`` and cut out its face region grown by ``margin_mm``; None when
+    the face is outside the field of view."""
+    fit = register_template(img, config)
+    box = fit.face_box(margin_mm=margin_mm, region=region)
+    if box is None:
+        return None
+    volume = np.asarray(img.dataobj, dtype=np.float32)
+    zooms = np.linalg.norm(np.asarray(img.affine)[:3, :3], axis=0)
+    return FacePatch(volume=volume, zooms=zooms, fit=fit, box=box, face=fit.facemask_array(box, region))
 
 
 _MEMO: collections.OrderedDict[str, TemplateFit] = collections.OrderedDict()

@@ -16,14 +16,17 @@ reported back as notes, since they are not part of any submission.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 from .errors import BenchmarkError
 
@@ -237,3 +240,20 @@ def _clean(target: Path, created: bool) -> None:
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def scratch_target(parent: str | os.PathLike, archive: str | os.PathLike) -> Iterator[Path]:
+    """A fresh, absent ``target`` for :func:`unpack_archive` under ``<parent>/unpacked/``, removed on exit.
+
+    For commands that need the unpacked files after validation (``score submission=team.zip``) when no
+    ``validation.unpack_dir`` is given: each call gets its own folder (concurrent jobs never share one),
+    beside the cache rather than in the system's temporary folder, since a submission may be large.
+    """
+    base = Path(parent) / "unpacked"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{Path(archive).name}.", dir=base))
+    try:
+        yield folder / "submission"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

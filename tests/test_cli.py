@@ -40,6 +40,18 @@ def test_config_error_is_one_line_naming_the_key(override, key, capsys):
     assert len(err.splitlines()) == 1 and key in err and "Traceback" not in err
 
 
+def test_help_shows_multirun(capsys):
+    assert main(["--help"]) == 0
+    assert "-m baseline=none,blur" in capsys.readouterr().out
+
+
+def test_run_baseline_means_that_one_baseline(capsys):
+    assert main(["run", "baseline=blur", "--cfg"]) == 0
+    assert "baselines:\n- blur\n" in capsys.readouterr().out
+    assert main(["run", "baseline=blur", "baselines=[none]"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
 def test_unknown_command(capsys):
     assert main(["frobnicate"]) == 2
 

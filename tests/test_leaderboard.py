@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.leaderboard import (CHROMIUM, FALLBACK_NOTE, LeaderboardConfig, build_leaderboard, chromium_page,
-                                   rank_rows, ranking_eer, screenshot, tier_of)
+from benchmark.leaderboard import (CHROMIUM, FALLBACK_NOTE, REFERENCE_NOTE, LeaderboardConfig, build_leaderboard,
+                                   chromium_page, rank_rows, ranking_eer, screenshot, terminal_table, tier_of)
 from benchmark.tracking import TrackingConfig, log_results
 from tests.test_tracking import sqlite_store
 
@@ -40,6 +40,11 @@ def realistic_results(team: str, system: str, eer: float, dice: float, failure_r
         worst = min(eers, key=eers.get)
         links = {k[: -len("/linkability")]: v for k, v in m.items() if k.endswith("/linkability")}
         worst_link = max(links, key=links.get)
+        for ai, attack in enumerate(ATTACKS):  # attribute inference: weaker where the EER is higher
+            m[f"attributes/{attack}/sex_balanced_accuracy"] = round(min(1.0, 0.5 + (0.5 - eer) * 0.8 - 0.05 * ai), 4)
+            m[f"attributes/{attack}/sex_balanced_accuracy_chance"] = 0.5
+            m[f"attributes/{attack}/age_mae"] = round(6.0 + 20 * eer + 2.0 * ai, 4)
+            m[f"attributes/{attack}/age_mae_chance"] = 15.0
         m.update({"utility/brain_dice_mean": dice, "utility/dice_min": dice - 0.03, "utility/failure_rate": failure_rate,
                   "privacy/worst_eer": eers[worst], "privacy/worst_linkability": links[worst_link]})
         out[split] = m
@@ -116,7 +121,20 @@ def test_outputs_and_ranking(board):
     rows = {r["submission"]: r for r in data["rows"]}
     assert rows["acme/strong"]["ranking_eer"] == pytest.approx(0.42)  # latest run, not the older 0.49
     assert rows["acme/strong"]["ranking_attacker"] == "photo2mri/arcface/semi_informed"
-    assert rows["acme/strong"]["ranking_semi_informed"] is True and not data["notes"]
+    assert rows["acme/strong"]["ranking_semi_informed"] is True
+    assert data["notes"] == [REFERENCE_NOTE.format(who="baseline/none")] and data["reference"] == "baseline/none"
+    # the reference's figures beside each submission, for the attacker that decided the submission's value
+    vs = rows["acme/strong"]["vs_reference"]
+    assert vs["ranking_eer"] == pytest.approx(0.02)  # baseline/none at photo2mri/arcface/semi_informed
+    assert vs["worst_linkability"] == rows["baseline/none"]["attacks"][
+        rows["acme/strong"]["worst_linkability_attacker"]]["linkability"][0]
+    assert rows["baseline/none"]["vs_reference"] == {}
+    # attribute inference: the strongest attacker (highest sex balanced accuracy, lowest age MAE) and chance
+    assert rows["acme/strong"]["sex_balanced_accuracy"] == pytest.approx(0.5 + 0.08 * 0.8)
+    assert rows["acme/strong"]["sex_balanced_accuracy_attacker"] == "arcface"
+    assert rows["acme/strong"]["sex_balanced_accuracy_chance"] == 0.5
+    assert rows["acme/strong"]["age_mae"] == pytest.approx(6.0 + 20 * 0.42)
+    assert vs["sex_balanced_accuracy"] == pytest.approx(0.5 + 0.48 * 0.8) and vs["age_mae"] == pytest.approx(6.4)
     assert rows["bad/broken"]["reason"].endswith("volumes/v0003.nii.gz: missing")
     assert rows["beta/mid"]["failure_rate"] == pytest.approx(0.05)
     eer = rows["gamma/refacer"]["attacks"]["mri2mri/dlib/ignorant"]["eer"]
@@ -134,15 +152,28 @@ def test_outputs_and_ranking(board):
     assert [r["rank"] for r in table] == ["ref", "1", "2", "3", "4", ""]
     assert float(table[2]["photo2mri/arcface/semi_informed/eer_ci_low"]) < 0.42
     assert "photo2mri/dlib/lazy_informed/linkability_ci_high" in table[0]
+    assert float(table[2]["reference_ranking_eer"]) == pytest.approx(0.02) and table[0]["reference_ranking_eer"] == ""
+    assert float(table[2]["sex_balanced_accuracy_chance"]) == 0.5
+
+    text = terminal_table(board)
+    lines = text.splitlines()
+    assert lines[0].split()[:6] == ["#", "tier", "submission", "status", "rank", "EER"]
+    assert lines[2].startswith("ref") and "baseline/none" in lines[2]
+    acme = next(ln for ln in lines if "acme/strong" in ln).split()
+    assert acme[4:6] == ["0.420", "0.020"]  # its ranking EER, and none's for the same attacker beside it
+    assert "attack's strength" in lines[-1]
 
     md = (board / "leaderboard.md").read_text()
     assert "## Ranking policy" in md and "| ref |" in md and "volumes/v0003.nii.gz: missing" in md
+    assert "0.420 (none 0.020)" in md
     for team, system, *_ in SUBMISSIONS:
         assert f"| {team} | {system} |" in md
 
     page = (board / "index.html").read_text()
     assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert "Ranking policy" in page and page.count("<tr class=") == len(SUBMISSIONS)
+    assert page.count('class="vsref"') >= 4 * 4  # none's figures under each scored submission's
+    assert "attack strength: the original volumes" in page
 
 
 def test_ranking_rules_without_semi_informed():

@@ -263,3 +263,85 @@ def test_real_scan_pose_follows_a_rotated_affine(real_scan_paths, key, axis, deg
     assert angle(moved.up, R @ pose.up) < 4.0
     # the face points out of the head: the nose lies in front of the centre
     assert (pose.nose - pose.center) @ pose.forward > 0.3 * pose.radius
+
+
+# -- working grid and speed-ups ------------------------------------------------------------------
+def test_fine_voxels_are_decimated_to_the_working_grid():
+    """0.7 x 1 x 1 mm voxels become a ~2 mm working grid; the sphere's surface stays where it is."""
+    from benchmark.render.volume import WORK_MM
+
+    img = phantom(zooms=(0.7, 1.0, 1.0))
+    prep = prepare_volume(img)
+    zooms = np.sqrt((prep.affine[:3, :3] ** 2).sum(0))
+    assert np.all(zooms <= 1.25 * WORK_MM) and np.all(zooms >= 0.75 * WORK_MM)
+    r = render_volume(prep, View(size=96), pose=simple_pose(), threshold=505.0)
+    cam = r.camera
+    c = cam.project(np.zeros((1, 3)))[0]
+    assert abs(r.depth[int(round(c[1])), int(round(c[0]))] - (np.linalg.norm(cam.position) - 60.0)) < 0.5
+    # a finer working grid on request (the decimation factor follows the requested spacing)
+    assert prepare_volume(img, spacing=1.0).spacing < 1.05
+
+
+def test_fortran_and_c_ordered_arrays_render_the_same():
+    """NIfTI arrays are Fortran-ordered: the working grid follows the memory order (no transposing copy)."""
+    img = phantom(zooms=(1.5, 1.5, 1.5))
+    data = np.asanyarray(img.dataobj)
+    f_img = nib.Nifti1Image(np.asfortranarray(data), img.affine)
+    a = render_volume(img, View(size=64, azimuth=20), pose=simple_pose(), threshold=505.0)
+    b = render_volume(f_img, View(size=64, azimuth=20), pose=simple_pose(), threshold=505.0)
+    assert np.array_equal(a.hit, b.hit)
+    assert np.abs(a.depth[a.hit] - b.depth[b.hit]).max() < 0.05
+    assert np.abs(a.image - b.image).max() < 0.02
+
+
+def test_non_finite_voxels_are_cleaned():
+    img = phantom(zooms=(2.0, 2.0, 2.0))
+    data = np.asanyarray(img.dataobj).copy()
+    data[0, 0, 0], data[1, 1, 1] = np.nan, np.inf
+    prep = prepare_volume(nib.Nifti1Image(data, img.affine))
+    assert bool(np.isfinite(prep.data.numpy()).all())
+
+
+def test_gradient_volume_gives_central_difference_normals():
+    import torch
+
+    from benchmark.render.raycast import Caster
+
+    prep = prepare_volume(phantom(zooms=(2.0, 2.0, 2.0)))
+    caster = Caster(prep, 505.0)
+    g = torch.rand(500, 3) * 1.6 - 0.8
+    step = torch.diag(caster.grid_step)
+    v = caster.sample(torch.cat([g[:, None, :] + step, g[:, None, :] - step], dim=1))
+    grad = (0.5 * (v[:, :3] - v[:, 3:])).flip(1) @ torch.from_numpy(caster.inv[:3, :3].astype(np.float32))
+    ok = grad.norm(dim=1) > 1.0
+    expected = -grad / grad.norm(dim=1, keepdim=True)
+    assert ok.sum() > 50
+    assert (caster.normals(g)[ok] - expected[ok]).abs().max() < 1e-3
+
+
+def test_fast_morphology_matches_scipy():
+    from scipy import ndimage
+
+    from benchmark.render.morphology import dilate, fill_holes
+
+    rng = np.random.default_rng(3)
+    for shape in [(30, 40, 20), (120, 90)]:
+        field = ndimage.gaussian_filter(rng.random(shape), 2)
+        for q in (0.3, 0.6):
+            m = field > np.quantile(field, q)
+            assert np.array_equal(fill_holes(m), ndimage.binary_fill_holes(m))
+            for k in (1, 3, 7):
+                assert np.array_equal(dilate(m, k), ndimage.binary_dilation(m, iterations=k))
+
+
+def test_renderer_fingerprint_is_part_of_the_embedding_cache_key(monkeypatch):
+    import benchmark.render as render
+    from benchmark.attacks import get_attack
+
+    attack = get_attack("arcface", use_cache=False)
+    try:
+        before = attack.config_hash()
+    except BenchmarkError as exc:  # model files not installed
+        pytest.skip(str(exc))
+    monkeypatch.setattr(render, "fingerprint", lambda: "another-renderer")
+    assert attack.config_hash() != before

@@ -20,6 +20,7 @@ ATTACKS = ("arcface", "geo")
 KNOWLEDGE = ("ignorant", "lazy_informed", "semi_informed")
 METRICS = ("eer", "min_cllr", "auc", "rank1", "rank5", "detection_rate")
 WITH_CI = ("eer", "min_cllr", "auc")
+ATTRIBUTES = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")  # each with _chance and an interval
 
 
 def _cli(args, **kw):
@@ -67,8 +68,6 @@ def test_results_hold_every_promised_key(uninterrupted):
     for condition in CONDITIONS:
         for attack in ATTACKS:
             for level in KNOWLEDGE:
-                if attack != "arcface" and level == "semi_informed":
-                    continue  # adaptation is defined for ArcFace recognisers (said in messages)
                 for metric in METRICS:
                     key = f"{condition}/{attack}/{level}/{metric}"
                     assert key in test, key
@@ -79,10 +78,23 @@ def test_results_hold_every_promised_key(uninterrupted):
     for key in ("privacy/worst_eer", "privacy/worst_linkability", "utility/brain_dice_mean",
                 "utility/failure_rate"):
         assert key in test, key
+    for attack in ATTACKS:  # attribute inference (benchmark.attributes)
+        assert test[f"attributes/{attack}/n_persons"] >= 2
+        for metric in ATTRIBUTES:
+            key = f"attributes/{attack}/{metric}"
+            for suffix in ("", "_chance", "_ci_low", "_ci_high"):
+                assert key + suffix in test, key + suffix
+            assert test[f"{key}_ci_low"] <= test[f"{key}_ci_high"], key
+        for metric in ("sex_accuracy", "sex_balanced_accuracy"):
+            assert 0.0 <= test[f"attributes/{attack}/{metric}"] <= 1.0
+        assert test[f"attributes/{attack}/sex_balanced_accuracy_chance"] == 0.5
+        assert test[f"attributes/{attack}/age_r2_chance"] == 0.0
+    assert "reference" not in uninterrupted  # none is the reference itself
     who = uninterrupted["privacy"]["test"]
     assert who["worst_eer_attacker"].count("/") == 2
     assert test["privacy/worst_eer"] == test[f"{who['worst_eer_attacker']}/eer"]
-    assert any("geo/semi_informed: skipped" in m for m in uninterrupted["messages"])
+    for attack in ATTACKS:  # every attack has a semi-informed level; what it adapted is said in messages
+        assert any(m.startswith(f"{attack}/semi_informed: adapted back end") for m in uninterrupted["messages"])
     assert uninterrupted["validation"]["ok"] and uninterrupted["failures"] == []
     # the reference row: no anonymisation, so the attacker wins and the brain is untouched
     assert test["mri2mri/arcface/ignorant/eer"] <= 0.2
@@ -130,3 +142,34 @@ def test_two_score_runs_at_once_both_land(work, uninterrupted):
         assert r.data.tags["split"] == "test" and r.data.tags["system"] == "none"
         assert r.data.metrics["mri2mri/arcface/ignorant/eer"] == uninterrupted["splits"]["test"][
             "mri2mri/arcface/ignorant/eer"]
+
+
+def test_reference_block_holds_none_figures_for_the_same_keys(work, uninterrupted):
+    """Another submission gets the none baseline's figures beside its own, for the same keys: a copy of
+    the none volumes under another name gets exactly its own figures; the second time they are cached."""
+    import shutil
+
+    import yaml
+
+    root, _, none_dir = work
+    copy = root / "submissions" / "acme-copy"
+    if not copy.exists():
+        shutil.copytree(none_dir, copy)
+        (copy / "submission.yaml").write_text(yaml.safe_dump({"team": "acme", "system": "copy",
+                                                             "description": "the originals, renamed"}))
+    args = ["score", f"submission={copy}", f"paths.cache_dir={root / 'cacheA'}",
+            f"tracking.uri=sqlite:///{root / 'ref.db'}", "scoring.attacks=[arcface]", "scoring.knowledge=[ignorant]",
+            "scoring.bootstrap=20", "scoring.utility=false", "scoring.plots=false", *work[1]]
+    results = []
+    for i in range(2):
+        out = _cli([*args, f"output_dir={root / f'outRef{i}'}"])
+        assert out.returncode == 0, out.stderr
+        results.append(json.loads(Path(out.stdout.strip().splitlines()[-1]).read_text()))
+    first, second = results
+    ref = first["reference"]
+    assert ref["submission"] == "baseline/none" and Path(ref["path"]) == none_dir
+    assert ref["splits"]["test"] == first["splits"]["test"]  # same volumes, same keys, same figures
+    assert any(k.startswith("attributes/arcface/") for k in ref["splits"]["test"])
+    assert ref["privacy"]["test"] == first["privacy"]["test"]
+    assert not ref["cached"] and second["reference"]["cached"]
+    assert second["reference"]["splits"] == ref["splits"]

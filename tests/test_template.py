@@ -10,6 +10,9 @@ import scipy.ndimage as ndi
 from benchmark.brainmask import BrainMasker
 from benchmark.errors import BenchmarkError
 from benchmark.template import (
+    FaceRegion,
+    face_patch,
+    keep_mask,
     load_template,
     register_template,
     resample_voxels,
@@ -106,6 +109,44 @@ def test_face_box_holds_the_whole_face(template_img, oblique_img):
         assert face.any() and not (face & ~inside).any()
         full = np.asarray(fit.facemask_on_subject.dataobj)
         assert np.allclose(fit.facemask_array(fit.face_box()), full[fit.face_box()], atol=1e-4)
+
+
+def test_grown_face_region_covers_more_but_keeps_clear_of_the_brain(template_img):
+    assert keep_mask(FaceRegion()) is load_template().keep  # no growth: pydeface's mask as shipped
+    tpl = load_template()
+    zooms = np.linalg.norm(tpl.affine[:3, :3], axis=0)
+    region = FaceRegion(grow_mm=10.0, brain_margin_mm=12.0)
+    grown, face = keep_mask(region) < 0.5, pydeface_face()
+    assert not (face & ~grown).any()  # a superset of pydeface's face
+    added = grown & ~face
+    assert added.sum() > 0.1 * face.sum()
+    # the growth is within grow_mm of pydeface's face and brain_margin_mm (less the edge) from the brain
+    from benchmark.template import template_brain
+
+    assert ndi.distance_transform_edt(~face, sampling=zooms)[added].max() <= 10.0 + 1.5
+    assert ndi.distance_transform_edt(~template_brain(), sampling=zooms)[added].min() >= 12.0 - 1.5
+    # the brow ridge (above pydeface's cut on the facial midline) is face now
+    midline = 90
+    top = lambda m: np.nonzero(m[midline, 200:].any(0))[0].max()  # noqa: E731
+    assert top(grown) >= top(face) + 5
+
+
+def test_face_patch_cuts_the_face_box_out(oblique_img):
+    region = FaceRegion(grow_mm=8.0)
+    patch = face_patch(oblique_img, margin_mm=5.0, region=region)
+    fit = register_template(oblique_img)
+    assert patch.fit is fit  # memoised: one registration per volume
+    assert patch.box == fit.face_box(margin_mm=5.0, region=region)
+    assert patch.volume.dtype == np.float32 and patch.volume.shape == oblique_img.shape
+    assert np.array_equal(patch.data, np.asarray(oblique_img.dataobj, np.float32)[patch.box])
+    assert np.allclose(patch.face, fit.facemask_array(patch.box, region))
+    assert np.allclose(patch.template, np.asarray(fit.template_on_subject.dataobj)[patch.box], atol=1e-4)
+    assert np.allclose(patch.zooms, np.linalg.norm(oblique_img.affine[:3, :3], axis=0))
+    pasted = patch.paste(np.zeros_like(patch.data))
+    assert not pasted[patch.box].any()
+    assert np.isclose(pasted.sum(dtype=np.float64) + patch.data.sum(dtype=np.float64), patch.volume.sum(dtype=np.float64))
+    # grown, the face region holds pydeface's
+    assert ((fit.facemask_array(patch.box) > 0.5) & ~(patch.face > 0.5)).sum() == 0
 
 
 def test_resample_voxels_is_trilinear_like_scipy():

@@ -1,29 +1,95 @@
-"""The semi-informed attacker: ArcFace adapted to a submission's anonymisation on its training pool.
+"""The semi-informed attacker: a recogniser adapted to a submission's anonymisation on its training pool.
 
-``adapt_attack(base, pool, ...)`` renders and aligns every anonymised training-pool volume in
-several views, fine-tunes the recogniser's output block (:mod:`.finetune`), stores the weights in
-the cache (keyed by the pool's file hashes and the config), and returns an
-:class:`AdaptedArcFaceAttack` whose embeddings are cached under the adapted weights' hash.
+``adapt_attack(base, pool, cfg, cache_root)`` embeds the training pool (the persons disjoint from dev and
+test, their original sessions, the sessions as the submission anonymised them, their photographs) in the
+attack's views plus augmentation views, chooses a back end by person-level cross-validation on the pool
+(:mod:`.backend`: the pretrained recogniser, a domain mean shift, an embedding head trained with the
+ArcFace loss, S-norm, and their combinations) and returns a :class:`SemiInformedAttack`. Any attack can be
+adapted this way (ArcFace, dlib, geometry). For ArcFace-family attacks ``finetune.network=true`` first
+fine-tunes the recogniser's output block (:mod:`.finetune`, cached under ``.cache/adapted``).
+
+Pool embeddings go through each attack's embedding cache (content-keyed: the original sessions and
+photographs are embedded once for every submission); the back end itself takes seconds and is refitted
+on each run, deterministically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..attacks.arcface import ArcFaceAttack
-from ..attacks.base import RUNTIME, l2_normalise
+from ..attacks.base import RUNTIME, Attack, Embedding, l2_normalise
 from ..cache import DiskCache
+from ..config import AdaptConfig
 from ..errors import BenchmarkError
 from ..io import config_hash, sha256_file
-from ..config import AdaptConfig
-from .finetune import SplitRecognizer, finetune
+from .backend import ANONYMISED, ORIGINAL, PHOTO, Backend, BackendScorer, PoolItem, fit_selected, select
 
-__all__ = ["AdaptedArcFaceAttack", "AdaptConfig", "adapt_attack"]
+__all__ = ["AdaptedArcFaceAttack", "AdaptConfig", "Pool", "SemiInformedAttack", "adapt_attack"]
+
+#: Bumped when the network fine-tuning changes in a way that invalidates cached adapted weights.
+ADAPT_VERSION = 2
+
+
+@dataclass
+class Pool:
+    """The attacker's training pool: the same volumes anonymised and original, and the persons' photos."""
+
+    anonymised: list[tuple[Path, str, str]]  # (path, person, session)
+    original: list[tuple[Path, str, str]]  # (path, person, session)
+    photos: dict[str, list[Path]] = field(default_factory=dict)  # person -> photographs
+
+    @property
+    def persons(self) -> list[str]:
+        return sorted({p for _, p, _ in self.anonymised})
+
+
+class SemiInformedAttack:
+    """An attack with a back end adapted on the pool; embeddings come from the inner attack (and its cache).
+
+    ``similarity(enrollment, trial)`` is asymmetric, as the scorer calls it: the first argument is the
+    enrollment (an original volume, or photographs: tagged by :meth:`embed_photo_files`), the second an
+    anonymised trial volume.
+    """
+
+    def __init__(self, inner: Attack, backend: Backend, log: Optional[dict] = None):
+        self.inner = inner
+        self.backend = backend
+        self.training_log = log or {}
+        self._scorer = BackendScorer(inner, backend)
+
+    def __getattr__(self, name: str) -> Any:  # name, views, cache ... of the inner attack
+        if name in ("inner", "backend", "_scorer"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def embed_photo_files(self, paths):
+        e = self.inner.embed_photo_files(paths)
+        e.info["domain"] = PHOTO
+        return e
+
+    def embed_photos(self, photos):
+        e = self.inner.embed_photos(photos)
+        e.info["domain"] = PHOTO
+        return e
+
+    def fit(self, embeddings: Sequence[Embedding]) -> "SemiInformedAttack":
+        """The inner attack's own statistics (geo's z-scoring) on the mapped enrollment embeddings."""
+        mapped = [self.backend.map(e, e.info.get("domain", ORIGINAL), e.info.get("domain", ORIGINAL))
+                  for e in embeddings]
+        self.inner.fit(mapped)
+        self._scorer.reset()
+        return self
+
+    def similarity(self, enrollment: Embedding, trial: Embedding) -> float:
+        return self._scorer.score(enrollment, trial, enrollment.info.get("domain", ORIGINAL))
 
 
 @dataclass
@@ -34,8 +100,10 @@ class AdaptedArcFaceAttack(ArcFaceAttack):
     head_sha256: str = ""  # the fine-tuned weights' hash (part of the config hash: caches stay apart)
     head_weights: str = field(default="", metadata=RUNTIME)  # .npz of the fine-tuned output block
 
-    def _split(self) -> SplitRecognizer:
+    def _split(self):
         if getattr(self, "_split_model", None) is None:
+            from .finetune import SplitRecognizer
+
             if not self.head_weights or sha256_file(self.head_weights) != self.head_sha256:
                 raise BenchmarkError("adapted weights missing or changed; rerun the adaptation", self.head_weights)
             from ..attacks import models
@@ -53,8 +121,10 @@ class AdaptedArcFaceAttack(ArcFaceAttack):
 
 
 def aligned_crops(attack: ArcFaceAttack, img, views: Sequence[dict]) -> list[np.ndarray]:
-    """The 112x112 aligned face crops of a volume rendered in ``views`` (fallback alignment as the attack)."""
-    from ..attacks.align import centred_landmarks5
+    """The 112x112 aligned face crops of a volume rendered in ``views``, aligned as the attack aligns
+    (detector, then guided detection, then the render's geometry, then a centred crop)."""
+    from ..attacks.align import box_from_landmarks5, centred_landmarks5
+    from ..attacks.base import _usable_landmarks5
     from ..render import View, render_views
 
     crops = []
@@ -64,37 +134,35 @@ def aligned_crops(attack: ArcFaceAttack, img, views: Sequence[dict]) -> list[np.
         face = attack.detect(rgb, bgr)
         if face is not None:
             kps = face.kps
-        elif r.landmarks5 is not None and np.all(np.isfinite(r.landmarks5)):
-            kps = r.landmarks5
+        elif _usable_landmarks5(r.landmarks5):
+            kps = np.asarray(r.landmarks5, np.float64).reshape(5, 2)
+            guided = attack.guided_detect(rgb, bgr, box_from_landmarks5(kps))
+            kps = guided.kps if guided is not None else kps
         else:
             kps = centred_landmarks5(*rgb.shape[:2])
         crops.append(attack._recognizer().align(bgr, kps))
     return crops
 
 
-def adapt_attack(base: ArcFaceAttack, pool: Sequence[tuple[Path, str]], cfg: AdaptConfig,
-                 cache_root: str | Path, show: bool = True) -> AdaptedArcFaceAttack:
-    """Fine-tune ``base`` on the pool ``[(anonymised volume path, person label), ...]``; cached."""
+def adapt_network(base: ArcFaceAttack, pool: Pool, cfg: AdaptConfig, cache_root: str | Path,
+                  show: bool = True) -> AdaptedArcFaceAttack:
+    """Fine-tune ``base``'s output block on the pool (anonymised and original sessions, one class per
+    person: the invariance the attacker needs); cached by the pool's file hashes and the config."""
     from ..data.volume import load_volume
     from ..progress import progress
+    from .finetune import SplitRecognizer, finetune
 
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(AdaptConfig), cfg))  # a typed AdaptConfig
-    if not isinstance(base, ArcFaceAttack):
-        raise BenchmarkError(f"the semi-informed attacker adapts ArcFace recognisers; '{base.name}' is not one")
-    if len({label for _, label in pool}) < 2:
-        raise BenchmarkError("the attacker's training pool needs volumes of at least two persons "
-                             "(splits.train > 0 and a cohort of at least splits.min_persons)")
-    pool = sorted((Path(p), str(label)) for p, label in pool)
-    key = config_hash({"base": base.config_hash(), "adapt": asdict(cfg),
-                       "pool": [(sha256_file(p), label) for p, label in pool]})
+    volumes = sorted({(Path(p), str(person)) for p, person, _ in pool.anonymised + pool.original})
+    key = config_hash({"version": ADAPT_VERSION, "base": base.config_hash(), "adapt": asdict(cfg),
+                       "pool": [(sha256_file(p), label) for p, label in volumes]})
     cache = DiskCache(cache_root)
+    if not cache.enabled:
+        raise BenchmarkError("the semi-informed attacker needs the cache enabled to store its weights")
     log: dict = {}
 
     def train() -> dict[str, np.ndarray]:
         crops, labels = [], []
-        for path, label in progress(pool, "semi-informed: render training pool", show):
+        for path, label in progress(volumes, "semi-informed: render training pool", show):
             for crop in aligned_crops(base, load_volume(path), cfg.views):
                 crops.append(crop)
                 labels.append(label)
@@ -104,8 +172,6 @@ def adapt_attack(base: ArcFaceAttack, pool: Sequence[tuple[Path, str]], cfg: Ada
 
     arrays = cache.get_or_compute("adapted", key, train)
     weights = cache.path("adapted", key)
-    if not cache.enabled:  # still need a file for the attack to load
-        raise BenchmarkError("the semi-informed attacker needs the cache enabled to store its weights")
     head = {k: v for k, v in arrays.items() if not k.startswith("_")}
     head_file = weights.with_name(weights.stem + "-head.npz")
     if not head_file.is_file():
@@ -113,9 +179,77 @@ def adapt_attack(base: ArcFaceAttack, pool: Sequence[tuple[Path, str]], cfg: Ada
 
         with atomic_path(head_file, suffix=".npz") as tmp:
             np.savez(tmp, **head)
-    options = {f: getattr(base, f) for f in ("detector", "detector_sha256", "det_size", "det_thresh", "views",
-                                             "aggregate", "recognizer", "recognizer_sha256", "flip", "cache_root",
-                                             "use_cache")}
-    attack = AdaptedArcFaceAttack(**options, head_weights=str(head_file), head_sha256=sha256_file(head_file))
-    attack.training_log: Optional[dict] = json.loads(str(arrays["_log"])) if "_log" in arrays else log
-    return attack
+    options = {f.name: getattr(base, f.name) for f in dataclasses.fields(ArcFaceAttack) if f.name != "name"}
+    return AdaptedArcFaceAttack(**options, head_weights=str(head_file), head_sha256=sha256_file(head_file))
+
+
+def _views(base: Attack, extra: Sequence[dict]) -> list[dict]:
+    """The attack's own views first, then the augmentation views it lacks."""
+    views = [dict(v) for v in base.views]
+    for v in extra:
+        v = dict(v)
+        if v not in views:
+            views.append(v)
+    return views
+
+
+def embed_pool(attack: Attack, pool: Pool, views: Sequence[dict], show: bool = True) -> list[PoolItem]:
+    """Every pool sample embedded by ``attack`` in ``views`` (templates in the attack's own views)."""
+    from ..progress import progress
+
+    n_own = len(attack.views)
+    variant = dataclasses.replace(attack, views=list(views)) if list(views) != list(attack.views) else attack
+    items: list[PoolItem] = []
+    # anonymised first: they are the submission's; originals and photos come from the cache after one run
+    volumes = [(p, person, ses, ANONYMISED) for p, person, ses in pool.anonymised] + \
+              [(p, person, ses, ORIGINAL) for p, person, ses in pool.original]
+    for path, person, ses, domain in progress(volumes, f"semi-informed {attack.name}: embed training pool", show):
+        e = variant.embed_volume_file(path)
+        own = np.asarray(e.views[:n_own])
+        template = Embedding(vector=attack.combine(own), detected=bool(np.any(e.view_detected[:n_own])), views=own,
+                             view_detected=np.asarray(e.view_detected[:n_own]))
+        items.append(PoolItem(person, ses, domain, template, np.asarray(e.views, np.float64)))
+    for person in sorted(pool.photos):
+        if pool.photos[person]:
+            e = attack.embed_photo_files(pool.photos[person])
+            items.append(PoolItem(person, "", PHOTO, e, np.asarray(e.views, np.float64)))
+    return items
+
+
+def adapt_attack(base: Attack, pool: Pool, cfg: AdaptConfig, cache_root: str | Path,
+                 show: bool = True) -> SemiInformedAttack:
+    """The semi-informed attacker: ``base`` (ArcFace optionally with a fine-tuned output block) with a
+    back end chosen by cross-validation on the pool and refitted on all of it."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(AdaptConfig), cfg))  # a typed AdaptConfig
+    if len(pool.persons) < 2:
+        raise BenchmarkError("the attacker's training pool needs volumes of at least two persons "
+                             "(splits.train > 0 and a cohort of at least splits.min_persons)")
+    start = time.perf_counter()
+    inner: Attack = base
+    if cfg.finetune.network and isinstance(base, ArcFaceAttack):
+        inner = adapt_network(base, pool, cfg, cache_root, show)
+    items = embed_pool(inner, pool, _views(inner, cfg.views), show)
+    embedded = time.perf_counter()
+    normalise_raw = isinstance(inner, ArcFaceAttack)
+    cand, log = select(inner, items, cfg, normalise_raw)
+    backend, head_log = fit_selected(inner, items, cand, cfg, normalise_raw)
+    log.update({"head": head_log, "seconds_embed": round(embedded - start, 3),
+                "seconds_select": round(time.perf_counter() - embedded, 3), "network": inner is not base})
+    if show:
+        import sys
+
+        print(f"semi-informed {base.name}: pool embedded in {log['seconds_embed']:.1f} s, back end "
+              f"'{cand.name}' chosen and fitted in {log['seconds_select']:.1f} s", file=sys.stderr)
+    return SemiInformedAttack(inner, backend, log)
+
+
+def summary(attack: SemiInformedAttack) -> str:
+    """One line for the results' messages: what was selected, and the pool cross-validation EERs."""
+    log = attack.training_log
+    table = log.get("cv_eer", {})
+    pre, sel = table.get("pretrained", {}), table.get(log.get("selected", ""), {})
+    return (f"adapted back end '{log.get('selected')}' chosen by {len(log.get('folds', []))}-fold person "
+            f"cross-validation on the training pool (mean EER {sel.get('mean', float('nan')):.3f}; "
+            f"pretrained {pre.get('mean', float('nan')):.3f})")

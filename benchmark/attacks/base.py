@@ -35,7 +35,7 @@ _RENDERS: "collections.OrderedDict[tuple, list]" = collections.OrderedDict()
 _RENDERS_MAX = 256
 
 #: Bumped when the embedding code changes in a way that invalidates cached vectors.
-EMBEDDING_VERSION = 1
+EMBEDDING_VERSION = 2
 
 #: View keys accepted as aliases of the renderer's: yaw is the azimuth, pitch the elevation (degrees).
 _VIEW_ALIASES = {"yaw": "azimuth", "pitch": "elevation"}
@@ -309,11 +309,14 @@ class Attack:
                 if f.metadata.get("hash", True)}
 
     def config_hash(self) -> str:
-        """Hash of the class, its options, the model files' contents and :data:`EMBEDDING_VERSION`."""
+        """Hash of the class, its options, the model files' contents, :data:`EMBEDDING_VERSION` and the
+        renderer's source (:func:`benchmark.render.fingerprint`: renders feed every volume embedding)."""
+        from ..render import fingerprint
+
         files = {role: models.file_digest(models.verify(mf)) for role, mf in self.model_files().items()}
         cls = type(self)
         return config_hash({"class": f"{cls.__module__}.{cls.__qualname__}", "version": EMBEDDING_VERSION,
-                            "config": self.config(), "models": files})
+                            "config": self.config(), "models": files, "renderer": fingerprint()})
 
     def _cached(self, path: Path, kind: str, compute) -> Embedding:
         if not path.is_file():

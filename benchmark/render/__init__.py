@@ -2,18 +2,24 @@
 
 ``render_volume(nib.load(path))`` gives a frontal greyscale face of any NIfTI head scan:
 
-1. :func:`prepare_volume` brings the volume to RAS (``nibabel.as_closest_canonical``), picks the
-   head/air threshold (:func:`surface_threshold`), crops to the head, resamples thick slices by
-   cubic interpolation and smooths lightly (the affine travels with the array);
+1. :func:`prepare_volume` picks the head/air threshold (:func:`surface_threshold`), smooths and
+   decimates voxels finer than the recogniser can use to a ~2 mm working grid in one pass (in the
+   array's memory order, then RAS voxel order as ``nibabel.as_closest_canonical``'s), crops to the
+   head, resamples thick slices by cubic B-splines and smooths lightly (the affine travels with
+   the array);
 2. :func:`estimate_pose` finds the head's frame from the anatomy, not the scanner axes
    (symmetry plane, reference-head match, nose), so ``View()`` is frontal;
 3. rays are cast coarse to fine with empty-space skipping, the surface is refined to sub-voxel
-   depth, shaded from the smoothed volume's gradient (Lambert or Phong), optionally coloured by
+   depth, shaded from the smoothed volume's gradient (a central-difference volume computed once
+   per preparation; Lambert or Phong), optionally coloured by
    an albedo volume, and five face landmarks are projected from the head's geometry.
 
 ``render_views`` shares steps 1-2 across views; pass a :class:`PreparedVolume` to share them
 across calls. Runs on the CPU; ``torch.set_num_threads`` is left to the caller.
 """
+
+from functools import lru_cache
+from pathlib import Path
 
 from .datatypes import Camera, HeadPose, Render, View
 from .pose import estimate_pose_prepared
@@ -28,9 +34,22 @@ __all__ = [
     "Render",
     "View",
     "estimate_pose",
+    "fingerprint",
     "estimate_pose_prepared",
     "prepare_volume",
     "render_views",
     "render_volume",
     "surface_threshold",
 ]
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """Hash of the renderer's source (every module of this package): part of the embedding cache key,
+    so that any change to the renderer (working grid, shading, pose) recomputes cached embeddings."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]

@@ -18,7 +18,7 @@ import numpy as np
 
 from .face import find_nose, midline
 from .midplane import PlaneGrid
-from .symmetry import coarse_head, outside_volume, symmetry_plane
+from .symmetry import coarse_head, symmetry_plane
 from .volume import PreparedVolume, prepare_volume
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def register(
         grid = PlaneGrid.centred(centre, a, b, px, size)
         vals, outside = grid.sample(prep, SLAB)
         # the scanned field of view (the source grid, not the crop of the prepared one)
-        seen = ~outside_volume(prep.source_shape, prep.source_affine, grid.world(grid.pixels()))
+        seen = ~grid.outside(prep.source_shape, prep.source_affine)
         subject[px] = (grid, _normalise(vals.mean(0), threshold), None if seen.all() else seen.astype(np.float32))
     px = LEVELS[0]
     if prior is None:
@@ -115,7 +115,8 @@ def register(
         angles = theta + np.arange(-45.0, 45.1, 5.0)
         mirrors = (mirror,)
     best = _search(subject[px][1], ref.images[px], angles, mirrors, (0.85, 1.0, 1.15), subject[px][2])
-    if prior is not None:  # guard against a wrong prior: a full search must not do much better
+    if prior is not None and best[0] < 0.9 - 1e-3:  # guard against a wrong prior: a full search must not do
+        # much better (it cannot beat a match of 0.9 by 0.1: a correlation is at most 1)
         full = _search(subject[px][1], ref.images[px], np.arange(0.0, 360.0, 12.0), (1.0, -1.0), (1.0,), subject[px][2])
         if full[0] > best[0] + 0.1:
             best = _search(subject[px][1], ref.images[px], full[1] + np.arange(-10.0, 10.1, 5.0), (full[2],), (0.85, 1.0, 1.15),

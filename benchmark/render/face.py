@@ -9,6 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from .midplane import PlaneGrid
+from .morphology import dilate, fill_holes
 from .volume import PreparedVolume
 
 SLAB_MM = (-4.0, 0.0, 4.0)  # the midline mask is the union over this thin slab
@@ -45,11 +46,11 @@ def midline(prep: PreparedVolume, threshold: float, grid: PlaneGrid) -> Midline 
     labels, n = ndimage.label(mask)
     if n == 0:
         return None
-    mask = ndimage.binary_fill_holes(labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1))
+    mask = fill_holes(labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1))
     out = outside[len(SLAB_MM) // 2]
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=len)[:, 0, :].astype(np.float64)
-    cut_map = ndimage.binary_dilation(out, iterations=3)
+    cut_map = dilate(out, 3)
     cut = cut_map[contour[:, 1].astype(int), contour[:, 0].astype(int)]
     return Midline(grid=grid, mask=mask, outside=out, contour=contour, cut=cut)
 
@@ -64,12 +65,12 @@ def find_nose(prep: PreparedVolume, threshold: float, mid: Midline, half_width: 
     """
     d = LATERAL_FRACTION * half_width
     vals, outside = mid.grid.sample(prep, (-d, d))
-    both = ndimage.binary_fill_holes(vals[0] >= threshold) & ndimage.binary_fill_holes(vals[1] >= threshold)
+    both = fill_holes(vals[0] >= threshold) & fill_holes(vals[1] >= threshold)
     if not both.any():
         return None
     margin = max(1, int(round(d / mid.grid.pixel)))
-    unknown = ndimage.binary_dilation(outside[0] | outside[1], iterations=margin)
-    unknown |= ndimage.binary_dilation(mid.outside, iterations=2)
+    unknown = dilate(outside[0] | outside[1], margin)
+    unknown |= dilate(mid.outside, 2)
     depth = ndimage.distance_transform_edt(~both) * (mid.mask & ~unknown)
     r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
     if depth[r, c] <= 0:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .datatypes import Camera
-from .raycast import Caster
+from .raycast import GUIDE_STEP, Caster
 
 def levels(size: int) -> list[int]:
     """Sampling factors of the pyramid, coarsest first: 4, 1 for 256 pixels (64, then 256 rays a side).
@@ -72,8 +72,8 @@ def _cast_grid(caster: Caster, camera: Camera, size: int, f: int, n: int, guess=
     centre = lambda u: np.minimum(u * f + (f - 1) / 2.0, size - 1)  # noqa: E731
     dirs, origin = camera.rays(centre(xs).astype(np.float64), centre(ys).astype(np.float64))
     rays = caster.make_rays(origin, dirs)
-    if guess is None:
-        t, _ = caster.cast(rays)
+    if guess is None:  # a pass that only guides finer ones steps more coarsely
+        t, _ = caster.cast(rays, step=GUIDE_STEP * caster.prep.spacing if f > 1 else None)
     else:
         margin = 2.0 * caster.prep.spacing
         t_end = until.reshape(-1)[idx] + 2 * margin

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from .volume import BLOCK, PreparedVolume
 
 FINE_STEP = 0.7  # working voxels per fine step
+GUIDE_STEP = 1.0  # working voxels per fine step of a guiding (low-resolution) pass: its depths are only guesses
 FINE_CHUNK = 12  # fine samples per batch
 FIRST_CHUNK = 4  # fine samples of a guided ray's first batch (its surface is expected within it)
 SKIP_CHUNK = 24  # occupancy samples per batch
@@ -118,14 +119,21 @@ class Caster:
 
     # -- marching -----------------------------------------------------------------------------
     def cast(
-        self, rays: Rays, t_start: torch.Tensor | None = None, t_end: torch.Tensor | None = None, max_iters: int = 64
+        self,
+        rays: Rays,
+        t_start: torch.Tensor | None = None,
+        t_end: torch.Tensor | None = None,
+        max_iters: int = 64,
+        step: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Depth of the first surface crossing along each ray (inf where none) and a flag for rays
         whose ``t_start`` guess was already inside the head (to be recast from a safer start).
 
         Without ``t_start`` rays start at the box entry with empty-space skipping; with it they
         start with fine steps from the guess. ``t_end`` stops rays early (default: the box exit).
+        ``step`` is the fine step in mm (default ``FINE_STEP`` working voxels).
         """
+        fine_step = self.fine_step if step is None else float(step)
         n = rays.dir_g.shape[0]
         t_far = rays.t_far if t_end is None else torch.minimum(rays.t_far, t_end)
         t_hit = torch.full((n,), float("inf"))
@@ -137,7 +145,7 @@ class Caster:
         fine_phase = torch.full((n,), guided, dtype=torch.bool)
         first_fine = torch.full((n,), guided, dtype=torch.bool)
         thr = self.threshold
-        fine_offsets = torch.arange(FINE_CHUNK, dtype=torch.float32) * self.fine_step
+        fine_offsets = torch.arange(FINE_CHUNK, dtype=torch.float32) * fine_step
         first_offsets = fine_offsets[:FIRST_CHUNK]
         skip_offsets = torch.arange(SKIP_CHUNK, dtype=torch.float32) * self.skip_step
         for _ in range(max_iters):
@@ -157,7 +165,7 @@ class Caster:
                 offsets = first_offsets if first else fine_offsets
                 ts = t[idx, None] + offsets
                 v = self.sample(rays.points_g(idx, ts))
-                inside = (v >= thr) & (ts <= t_far[idx, None] + self.fine_step)
+                inside = (v >= thr) & (ts <= t_far[idx, None] + fine_step)
                 found = inside.any(1)
                 k = inside.byte().argmax(1)
                 if guided:
@@ -174,11 +182,11 @@ class Caster:
                     hi_v = vs.gather(1, ks[:, None]).squeeze(1)
                     lo_v = torch.where(ks > 0, vs.gather(1, (ks - 1).clamp(min=0)[:, None]).squeeze(1), torch.zeros_like(hi_v))
                     hit = idx[sel]
-                    t_hit[hit] = self._refine(rays, hit, hi_t - self.fine_step, lo_v, hi_t, hi_v)
+                    t_hit[hit] = self._refine(rays, hit, hi_t - fine_step, lo_v, hi_t, hi_v)
                     alive[hit] = False
                 rest = idx[~found & alive[idx]]
-                checked[rest] = t[rest] + (len(offsets) - 1) * self.fine_step
-                t[rest] += len(offsets) * self.fine_step
+                checked[rest] = t[rest] + (len(offsets) - 1) * fine_step
+                t[rest] += len(offsets) * fine_step
                 fine_phase[rest] = False
                 alive[rest[t[rest] > t_far[rest]]] = False
             if not alive.any():
@@ -199,11 +207,10 @@ class Caster:
         return lo_t + w * (hi_t - lo_t)
 
     def normals(self, g: torch.Tensor) -> torch.Tensor:
-        """Outward unit world normals (N, 3) at grid points (N, 3): minus the normalised gradient."""
-        step = torch.diag(self.grid_step)  # one voxel along x, y, z (= k, j, i)
-        probe = torch.cat([g[:, None, :] + step, g[:, None, :] - step], dim=1)  # (N, 6, 3)
-        v = self.sample(probe)
-        g_xyz = 0.5 * (v[:, :3] - v[:, 3:])  # per voxel along k, j, i
-        g_vox = g_xyz.flip(1)  # along i, j, k
+        """Outward unit world normals (N, 3) at grid points (N, 3): minus the normalised gradient
+        (central differences one voxel apart, sampled from the prepared gradient volume)."""
+        grad = F.grid_sample(self.prep.gradient(), g.reshape(1, 1, 1, -1, 3), mode="bilinear", padding_mode="zeros",
+                             align_corners=True)
+        g_vox = 0.5 * grad.reshape(3, -1).T.flip(1)  # per voxel along i, j, k
         g_world = g_vox @ torch.from_numpy(self.inv[:3, :3].astype(np.float32))  # A^-T grad, row vectors
         return -g_world / g_world.norm(dim=1, keepdim=True).clamp(min=1e-12)

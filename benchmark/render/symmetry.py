@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from .morphology import fill_holes
 from .volume import PreparedVolume, block_mean
 
 COARSE_MM = 4.0
@@ -37,8 +38,8 @@ def coarse_head(prep: PreparedVolume, threshold: float) -> CoarseHead:
     labels, n = ndimage.label(mask)
     if n > 1:
         mask = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    mask = ndimage.binary_fill_holes(mask)
-    points = np.argwhere(mask) @ affine[:3, :3].T + affine[:3, 3]
+    mask = fill_holes(mask)
+    points = np.argwhere(mask).astype(np.float64) @ affine[:3, :3].T + affine[:3, 3]  # float: int @ float is slow
     return CoarseHead(data=data, mask=mask, affine=affine, points=points,
                       fov_shape=prep.source_shape, fov_affine=prep.source_affine)
 
