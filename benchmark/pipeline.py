@@ -12,6 +12,7 @@ every row.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
 from pathlib import Path
 
@@ -32,11 +33,23 @@ def _folder_name(submission: Path) -> str:
     return next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
 
 
+def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_root: Path, threads: int = 0) -> str:
+    """Validate, score and track one submission (in a worker process when ``threads``); its status line."""
+    from .scoring import evaluate
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    path, results = evaluate(cfg, prepared, submission, out_root / _folder_name(submission), command="run")
+    status = "scored" if results["validation"]["ok"] else f"INVALID: {results['validation']['reason']}"
+    return f"{submission}: {status} -> {path}"
+
+
 def run(cfg: DictConfig) -> int:
     from baselines import get_baseline
 
     from .leaderboard import build_leaderboard, leaderboard_config, terminal_table
-    from .scoring import evaluate
     from .tracking import tracking_config
 
     start = time.perf_counter()
@@ -66,13 +79,24 @@ def run(cfg: DictConfig) -> int:
     submissions += [Path(s) for s in cfg.submissions]
     if not submissions:
         raise BenchmarkError("nothing to score: give baselines=[...] or submissions=[dir, ...]")
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    for sub in submissions:
-        out_dir = Path(cfg.output_dir or Path(cfg.paths.outputs_dir) / "run" / stamp) / _folder_name(sub)
-        path, results = evaluate(cfg, prepared, sub, out_dir, command="run")
-        status = "scored" if results["validation"]["ok"] else f"INVALID: {results['validation']['reason']}"
-        print(f"{sub}: {status} -> {path}")
-        t = lap("validate and score", t)
+    out_root = Path(cfg.output_dir or Path(cfg.paths.outputs_dir) / "run" / _dt.datetime.now().strftime(
+        "%Y-%m-%d_%H-%M-%S"))
+    # none first (the others read its figures as their reference), then the rest, `workers` at a time:
+    # each submission is scored on its own, so the results equal a serial run's
+    print(_evaluate_one(cfg, prepared, submissions[0], out_root))
+    rest = submissions[1:]
+    if cfg.workers > 1 and len(rest) > 1:
+        from joblib import Parallel, delayed
+
+        n = min(cfg.workers, len(rest))
+        jobs = (delayed(_evaluate_one)(cfg, prepared, sub, out_root, max(1, (os.cpu_count() or 1) // n))
+                for sub in rest)
+        for line in Parallel(n_jobs=n, return_as="generator")(jobs):
+            print(line, flush=True)
+    else:
+        for sub in rest:
+            print(_evaluate_one(cfg, prepared, sub, out_root), flush=True)
+    t = lap("validate and score", t)
     lb = leaderboard_config(cfg)
     board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)
     lap("leaderboard", t)

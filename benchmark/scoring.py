@@ -17,6 +17,7 @@ reported in ``failures`` while the rest is scored.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import datetime as _dt
 import sys
@@ -138,17 +139,22 @@ def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> 
     """The metrics of one scored trial list, keyed ``<condition>/<attack>/<knowledge>/<metric>``.
 
     EER, minCllr, linkability and AUC carry person-level bootstrap intervals (``_ci_low``,
-    ``_ci_high``). Linkability needs at least 10 mated trials (its bins are n_mated // 10, as in
-    the VoicePrivacy tools); below that it is left out rather than reported from a single bin.
+    ``_ci_high``). Linkability needs at least 10 mated trials: its bins are n_mated // 10, as in
+    the VoicePrivacy tools, but at least 2 (from 10 to 19 mated trials the reference's single bin
+    gives D = 0 whatever the scores); below 10 it is left out.
     """
     tr = ts.arrays()
     mated, nonmated = tr.scores[tr.mated], tr.scores[~tr.mated]
-    names = ["eer", "min_cllr", "auc"] + (["linkability"] if len(mated) >= 10 else [])
+    metric = {name: name for name in ("eer", "min_cllr", "auc")}
+    if len(mated) >= 20:
+        metric["linkability"] = "linkability"
+    elif len(mated) >= 10:
+        metric["linkability"] = functools.partial(M.linkability, n_bins=2)
     out: dict[str, float] = {}
-    for name in names:
-        out[name] = float(getattr(M, name)(mated, nonmated))
+    for name, fn in metric.items():
+        out[name] = float((getattr(M, fn) if isinstance(fn, str) else fn)(mated, nonmated))
         if n_boot > 0:
-            lo, hi = M.bootstrap_ci(name, tr, unit="subject", n=n_boot, seed=seed, level=level)
+            lo, hi = M.bootstrap_ci(fn, tr, unit="subject", n=n_boot, seed=seed, level=level)
             out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(lo), float(hi)
     mat, eid, tid = ts.matrix()
     for k in (1, 5):
@@ -286,8 +292,9 @@ def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
         return []
     stem = out_dir / "plots" / ts.split / ts.key.replace("/", "__")
     paths = M.det_plot(mated, nonmated, stem.with_name(stem.name + "__det"), label=ts.key)
-    if len(mated) >= 10:  # the linkability histogram needs n_mated // 10 bins
-        paths += M.linkability_plot(mated, nonmated, stem.with_name(stem.name + "__linkability"))
+    if len(mated) >= 10:  # the linkability histogram: n_mated // 10 bins, at least 2 (see trial_metrics)
+        paths += M.linkability_plot(mated, nonmated, stem.with_name(stem.name + "__linkability"),
+                                    n_bins=max(2, len(mated) // 10))
     return [Path(p) for p in paths]
 
 

@@ -1,6 +1,6 @@
 """Utility: how much brain an anonymisation kept, measured against the original volume.
 
-For each (original, anonymised) pair, deepbet brain masks of both (the original's cached on disk):
+For each (original, anonymised) pair, deepbet brain masks of both (cached on disk, keyed by content):
 
 - ``brain_dice``: Dice of the two masks, 2|A n B| / (|A| + |B|);
 - ``brain_changed_fraction``: fraction of the original mask's voxels whose value changed;
@@ -79,7 +79,7 @@ def brain_preservation(
     a0 = np.asarray(original.dataobj, dtype=np.float32)
     a1 = np.asarray(anonymised.dataobj, dtype=np.float32)
     m0 = masker(original, cached=True)
-    m1 = m0 if np.array_equal(a0, a1) else masker(anonymised, cached=False)
+    m1 = m0 if np.array_equal(a0, a1) else masker(anonymised, cached=True)  # content-keyed: re-scoring reuses it
     n0, n1 = int(m0.sum()), int(m1.sum())
     if n0 == 0:
         raise BenchmarkError("no brain found in the original volume; is it a head MRI?", original.get_filename())
