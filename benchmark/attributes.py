@@ -171,15 +171,8 @@ def infer(data: AttributeSet, n_boot: int = 1000, level: float = 0.95, seed: int
             raise BenchmarkError(f"age: {int(ok_t.sum())} trial person(s) with a known age")
         pred = cross_fit(data.x_enroll[ok_e], y_e, data.enroll_person[ok_e], data.x_trial[ok_t],
                          data.trial_person[ok_t], _fit_age(seed), fold_sets).astype(float)
-        y_true, y_train = y_t.astype(float), y_e.astype(float)
-        got = M.age_scores(y_true, pred, y_train=y_train)
-        out.update({"age_r2": got["r2"], "age_r2_chance": got["chance_r2"], "age_mae": got["mae"],
-                    "age_mae_chance": got["chance_mae"]})
-        if n_boot > 0:
-            ci = bootstrap_interval(lambda i: M.age_scores(y_true[i], pred[i], y_train=y_train), len(pred),
-                                    ("r2", "mae"), n_boot, level, seed)
-            for k, (lo, hi) in ci.items():
-                out[f"age_{k}_ci_low"], out[f"age_{k}_ci_high"] = lo, hi
+        out.update(_scored("age", ("r2", "mae"), M.age_scores, y_t.astype(float), pred, y_e.astype(float),
+                           n_boot, level, seed))
     except BenchmarkError as exc:
         messages.append(f"age not inferred: {exc}")
 
@@ -191,19 +184,27 @@ def infer(data: AttributeSet, n_boot: int = 1000, level: float = 0.95, seed: int
             raise BenchmarkError(f"sex: the trials hold {'one sex only' if classes.size else 'no known sex'}")
         pred = cross_fit(data.x_enroll[ok_e], y_e, data.enroll_person[ok_e], data.x_trial[ok_t],
                          data.trial_person[ok_t], _fit_sex(seed), fold_sets).astype(str)
-        y_true, y_train = y_t.astype(str), y_e.astype(str)
-        got = M.sex_scores(y_true, pred, y_train=y_train)
-        out.update({"sex_accuracy": got["accuracy"], "sex_accuracy_chance": got["chance_accuracy"],
-                    "sex_balanced_accuracy": got["balanced_accuracy"],
-                    "sex_balanced_accuracy_chance": got["chance_balanced_accuracy"]})
-        if n_boot > 0:
-            ci = bootstrap_interval(lambda i: M.sex_scores(y_true[i], pred[i], y_train=y_train), len(pred),
-                                    ("accuracy", "balanced_accuracy"), n_boot, level, seed)
-            for k, (lo, hi) in ci.items():
-                out[f"sex_{k}_ci_low"], out[f"sex_{k}_ci_high"] = lo, hi
+        out.update(_scored("sex", ("accuracy", "balanced_accuracy"), M.sex_scores, y_t.astype(str), pred,
+                           y_e.astype(str), n_boot, level, seed))
     except BenchmarkError as exc:
         messages.append(f"sex not inferred: {exc}")
     return out, messages
+
+
+def _scored(prefix: str, metrics: tuple[str, ...], score, y_true: np.ndarray, pred: np.ndarray,
+            y_train: np.ndarray, n_boot: int, level: float, seed: int) -> dict[str, float]:
+    """``<prefix>_<m>`` and ``<prefix>_<m>_chance`` for each metric ``m`` of ``score`` (``metrics.age_scores``
+    or ``sex_scores``), with person-level bootstrap intervals ``_ci_low`` / ``_ci_high`` when ``n_boot``."""
+    got = score(y_true, pred, y_train=y_train)
+    out = {}
+    for m in metrics:
+        out[f"{prefix}_{m}"], out[f"{prefix}_{m}_chance"] = got[m], got[f"chance_{m}"]
+    if n_boot > 0:
+        ci = bootstrap_interval(lambda i: score(y_true[i], pred[i], y_train=y_train), len(pred), metrics,
+                                n_boot, level, seed)
+        for k, (lo, hi) in ci.items():
+            out[f"{prefix}_{k}_ci_low"], out[f"{prefix}_{k}_ci_high"] = lo, hi
+    return out
 
 
 def attribute_results(scorer: "Scorer", split: str, attacks: Mapping[str, "Attack"], n_boot: int, level: float,
