@@ -97,6 +97,7 @@ class ScoringConfig:
     attributes: bool = True  # attribute inference (age, sex) from the trial embeddings (benchmark.attributes)
     reference: bool = True  # add the 'none' baseline's figures as results.json's reference block
     plots: bool = True  # DET and linkability plots
+    reuse: bool = True  # an unchanged submission's cached results (benchmark.result_cache); false: score anew
 
 
 @dataclass

@@ -42,7 +42,8 @@ def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_root: Path, t
 
         torch.set_num_threads(threads)
     path, results = evaluate(cfg, prepared, submission, out_root / _folder_name(submission), command="run")
-    status = "scored" if results["validation"]["ok"] else f"INVALID: {results['validation']['reason']}"
+    status = (("reused (unchanged)" if results.get("reused") else "scored") if results["validation"]["ok"]
+              else f"INVALID: {results['validation']['reason']}")
     return f"{submission}: {status} -> {path}"
 
 

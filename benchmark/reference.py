@@ -8,16 +8,13 @@ submission's ``results.json`` carries them as a ``reference`` block, for the sam
                   "splits": {"test": {"mri2mri/arcface/ignorant/eer": 0.01, ...}},
                   "privacy": {"test": {"worst_eer_attacker": ...}}}
 
-The none results of a prepared cohort and scoring config are cached under
-``<paths.cache_dir>/reference/<key>.json`` (key: the prepared cohort, the scoring config, the seed, the
-attacks' configs, the content of the none volumes and the benchmark's code): scoring ``none`` (``run`` always does, first)
-writes them, and scoring any other submission reads them, or scores ``none`` once when they are missing
-(its embeddings are cached too, so this is cheap after the first time).
+The none baseline's results come from the result cache (:mod:`benchmark.result_cache`): scoring ``none``
+(``run`` always does, first) fills it, and scoring any other submission reads it, or scores ``none``
+once when it is missing (its embeddings are cached too, so this is cheap after the first time).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,12 +22,10 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from . import result_cache
 from .errors import BenchmarkError
-from .io import config_hash, sha256_file, write_json
 from .prepare import Prepared
 
-REFERENCE_VERSION = 1  # bump when the figures of a scoring config change meaning (cached files go stale)
-PACKAGE = Path(__file__).resolve().parent
 REFERENCE_BASELINE = "none"
 
 
@@ -53,45 +48,9 @@ def is_reference(cfg: DictConfig, results: dict[str, Any]) -> bool:
     return f"{sub.get('team')}/{sub.get('system')}" == reference_name(cfg)
 
 
-def cache_key(cfg: DictConfig, prepared: Prepared, none_dir: Path) -> str:
-    """A hash of everything the none figures depend on."""
-    from .attacks import CONF_ATTACK
-    from .submission import volume_path
-
-    scoring = OmegaConf.to_container(cfg.scoring, resolve=True)
-    for k in ("plots", "reference"):  # not a figure
-        scoring.pop(k, None)
-    attacks = {a: (CONF_ATTACK / f"{a}.yaml").read_text() if (CONF_ATTACK / f"{a}.yaml").is_file() else ""
-               for a in scoring.get("attacks", [])}
-    volumes = {vid: sha256_file(volume_path(none_dir, vid)) if volume_path(none_dir, vid).is_file() else ""
-               for vid in prepared.ids()}
-    code = {str(f.relative_to(PACKAGE)): sha256_file(f) for f in sorted(PACKAGE.rglob("*.py"))}
-    return config_hash({"version": REFERENCE_VERSION, "code": code, "prepared": prepared.root.name, "scoring": scoring,
-                        "seed": cfg.seed, "limits": OmegaConf.to_container(cfg.limits, resolve=True),
-                        "attacks": attacks, "volumes": volumes})
-
-
-def cache_path(cfg: DictConfig, key: str) -> Path:
-    return Path(cfg.paths.cache_dir) / "reference" / f"{key}.json"
-
-
-def store(cfg: DictConfig, prepared: Prepared, submission: Path, results: dict[str, Any]) -> Optional[Path]:
-    """Cache the results of the reference submission itself (``evaluate`` of none calls this)."""
-    if not results.get("splits"):
-        return None
-    key = cache_key(cfg, prepared, submission)
-    return write_json(cache_path(cfg, key), _essentials(results, submission))
-
-
-def _essentials(results: dict[str, Any], submission: Path) -> dict[str, Any]:
-    sub = results.get("submission", {})
-    return {"submission": f"{sub.get('team')}/{sub.get('system')}", "path": str(submission),
-            "splits": results.get("splits", {}), "privacy": results.get("privacy", {}),
-            "failures": results.get("failures", [])}
-
-
-def _score_none(cfg: DictConfig, prepared: Prepared, none_dir: Path) -> tuple[Optional[dict], str]:
-    """Score the none submission (validated against the kit) without plots; (results, why not)."""
+def _score_none(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[dict], str]:
+    """Score the none submission (validated against the kit) without plots into cache entry ``entry``;
+    (results, why not)."""
     from .scoring import score_submission
     from .validate import validate_submission, validation_config
 
@@ -101,7 +60,9 @@ def _score_none(cfg: DictConfig, prepared: Prepared, none_dir: Path) -> tuple[Op
     ref_cfg = OmegaConf.merge(cfg, {"scoring": {"plots": False, "reference": False}})
     tmp = Path(tempfile.mkdtemp(prefix="reference-"))
     try:
-        return score_submission(ref_cfg, prepared, none_dir, tmp), ""
+        results = score_submission(ref_cfg, prepared, none_dir, tmp)
+        result_cache.save(cfg, entry, results, tmp, plots=False)
+        return results, ""
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -116,19 +77,17 @@ def reference_block(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]
 
         anonymize_kit(prepared, get_baseline(REFERENCE_BASELINE), none_dir, REFERENCE_BASELINE,
                       cfg.limits.max_voxels, cfg.progress, cfg.workers)
-    key = cache_key(cfg, prepared, none_dir)
-    path = cache_path(cfg, key)
-    cached = True
-    try:
-        ref = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cached = False
-        scored, why = _score_none(cfg, prepared, none_dir)
-        if scored is None:
+    entry = result_cache.key(cfg, prepared, none_dir)
+    hit = result_cache.load(cfg, entry)
+    if hit is not None:
+        ref = hit[0]
+    else:
+        ref, why = _score_none(cfg, prepared, none_dir, entry)
+        if ref is None:
             return None, f"reference: {why}"
-        ref = _essentials(scored, none_dir)
-        write_json(path, ref)
-    block = {"submission": ref["submission"], "path": ref["path"], "cached": cached, "splits": {}, "privacy": {}}
+    sub = ref.get("submission", {})
+    block = {"submission": f"{sub.get('team')}/{sub.get('system')}", "path": str(none_dir), "cached": hit is not None,
+             "splits": {}, "privacy": {}}
     for split, flat in results.get("splits", {}).items():
         theirs = ref.get("splits", {}).get(split, {})
         block["splits"][split] = {k: theirs[k] for k in flat if k in theirs}
@@ -137,8 +96,8 @@ def reference_block(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]
     return block, ""
 
 
-def add_reference(cfg: DictConfig, prepared: Prepared, submission: Path, results: dict[str, Any]) -> None:
-    """Cache the figures when ``results`` are the reference's own, else add the ``reference`` block.
+def add_reference(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) -> None:
+    """Add the ``reference`` block to ``results``, unless they are the reference's own.
 
     A failure here never stops scoring: it becomes a message.
     """
@@ -146,7 +105,6 @@ def add_reference(cfg: DictConfig, prepared: Prepared, submission: Path, results
         return
     try:
         if is_reference(cfg, results):
-            store(cfg, prepared, submission, results)
             return
         block, why = reference_block(cfg, prepared, results)
     except BenchmarkError as exc:

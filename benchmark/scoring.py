@@ -344,6 +344,23 @@ def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pat
     return _evaluate(cfg, prepared, submission, out_dir, command, limits)
 
 
+def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> dict[str, Any]:
+    """The results of the valid submission folder ``root``: scored now, or an unchanged submission's
+    from the result cache (:mod:`benchmark.result_cache`), its score files and plots copied to ``out_dir``."""
+    from . import result_cache
+
+    entry = result_cache.key(cfg, prepared, root)
+    hit = result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
+    if hit is not None:
+        results, folder = hit
+        result_cache.restore(results, folder, out_dir)
+        results["reused"] = str(folder)  # provenance: these figures were computed by an earlier run
+        return results
+    results = score_submission(cfg, prepared, root, out_dir)
+    result_cache.save(cfg, entry, results, out_dir, cfg.scoring.plots)
+    return results
+
+
 def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
               limits) -> tuple[Path, dict[str, Any]]:
     from .reference import add_reference
@@ -356,8 +373,8 @@ def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pa
     system = report.system or "?"
     out_dir = out_dir or default_output_dir(cfg, team, system, command)
     if report.ok:
-        results = score_submission(cfg, prepared, Path(report.root or submission), out_dir)
-        add_reference(cfg, prepared, Path(report.root or submission), results)  # none's figures, same keys
+        results = _scored(cfg, prepared, Path(report.root or submission), out_dir)
+        add_reference(cfg, prepared, results)  # none's figures, same keys
         results["submission"]["path"] = str(submission)  # the archive, not its scratch folder
     else:
         results = {"submission": {"team": team, "system": system, "path": str(submission)}, "splits": {},

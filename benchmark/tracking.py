@@ -6,7 +6,8 @@ A run holds:
   MLflow's 6000 characters are truncated (the whole config is also an artifact, ``config/config.yaml``);
 - metrics: the keys of that split in ``results.json`` (``photo2mri/arcface/semi_informed/eer``, ...);
 - tags: ``team``, ``system``, ``submission`` (team/system), ``split``, ``validation.status``
-  (``passed``/``failed``/``unknown``), ``validation.reason`` when it failed, the worst-case attackers;
+  (``passed``/``failed``/``unknown``), ``validation.reason`` when it failed, the worst-case attackers,
+  ``reused`` (the result-cache entry) when the figures were not computed anew;
 - artifacts: the files given (plots, score files, config, validation report), ``results.json`` and the
   validation report. Renders, embeddings and photographs are biometric data and are never logged
   unless ``tracking.log_biometric_artifacts`` is true.
@@ -343,6 +344,8 @@ def log_results(results: Mapping[str, Any], cfg_container: Mapping[str, Any] | N
             tags = {"team": team, "system": system, "submission": f"{team}/{system}", "split": split,
                     "submission.path": str(sub.get("path", "")), "n_failures": str(len(failures)),
                     "mlflow.runName": run_name(team, system, split), **validation_tags}
+            if results.get("reused"):  # the figures of an earlier run of the same inputs (benchmark.result_cache)
+                tags["reused"] = str(results["reused"])[:MAX_TAG_VAL_LENGTH]
             for k, v in dict(privacy.get(split) or {}).items():
                 tags[f"privacy.{clean_key(k)}"] = str(v)[:MAX_TAG_VAL_LENGTH]
             run_ids.append(_log_run(c, tcfg, exp_id, split, tags, params, split_metrics(values or {}),

@@ -80,7 +80,7 @@ def test_two_score_jobs_with_submitit_local_equal_serial_runs(serial):
     root, common, subs, expected = serial
     before = _runs_in_store(root)
     out = _cli("score", "-m", "hydra/launcher=local", "hydra.launcher.timeout_min=10",
-               f"submission={subs[0]},{subs[1]}", *CHEAP_SCORE, *common)
+               f"submission={subs[0]},{subs[1]}", "scoring.reuse=false", *CHEAP_SCORE, *common)
     assert out.returncode == 0, out.stdout + out.stderr
     dirs = _job_dirs(out.stdout)
     assert len(dirs) == 2 and len(set(dirs)) == 2, out.stdout  # one folder per job
@@ -153,8 +153,30 @@ def test_score_an_archive_without_unpack_dir(serial):
     """``score submission=team.zip``: unpacked beside the cache for the run, removed afterwards."""
     root, common, subs, expected = serial
     archive = Path(shutil.make_archive(str(root / "team-b"), "zip", root_dir=subs[1]))
-    assert main(["score", f"submission={archive}", f"output_dir={root / 'zipped'}", *CHEAP_SCORE, *common]) == 0
+    assert main(["score", f"submission={archive}", f"output_dir={root / 'zipped'}", "scoring.reuse=false",
+                 *CHEAP_SCORE, *common]) == 0
     got = json.loads((root / "zipped" / "results.json").read_text())
     # submission.path: the folder it was unpacked to (scoring records where it read the volumes)
     assert _stable(got, path=False) == _stable(expected["team-b"], path=False)
     assert not any((root / "cache" / "unpacked").iterdir())  # the unpacked copy is gone
+
+
+def test_unchanged_submission_is_reused_and_a_changed_one_is_scored(serial):
+    """The result cache: scoring team-b again copies its figures (marked ``reused``); a copy with one voxel
+    changed is scored anew."""
+    import nibabel as nib
+    import numpy as np
+
+    root, common, subs, expected = serial
+    assert main(["score", f"submission={subs[1]}", f"output_dir={root / 'again'}", *CHEAP_SCORE, *common]) == 0
+    again = json.loads((root / "again" / "results.json").read_text())
+    assert again["reused"] and again.pop("reused") and again == expected["team-b"]
+    changed = root / "team-c"
+    shutil.copytree(subs[1], changed)
+    vol = sorted((changed / "volumes").iterdir())[0]
+    img = nib.load(vol)
+    arr = np.asanyarray(img.dataobj).copy()
+    arr[0, 0, 0] += 1
+    nib.save(nib.Nifti1Image(arr, img.affine, img.header), vol)
+    assert main(["score", f"submission={changed}", f"output_dir={root / 'changed'}", *CHEAP_SCORE, *common]) == 0
+    assert "reused" not in json.loads((root / "changed" / "results.json").read_text())

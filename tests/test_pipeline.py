@@ -82,7 +82,8 @@ def test_run_scores_none_first_and_bad_submissions_do_not_disturb_a_good_one(tmp
 
     # the good submission's results equal those of scoring it alone
     in_run = json.loads((work / "outputs" / "e2e" / "baseline-none" / "results.json").read_text())
-    alone = _cli(work, "score", *data, "submission=submissions/baseline-none", "output_dir=outputs/alone")
+    alone = _cli(work, "score", *data, "submission=submissions/baseline-none", "output_dir=outputs/alone",
+                 "scoring.reuse=false")
     assert alone.returncode == 0, alone.stderr[-3000:]
     by_itself = json.loads(Path(work / alone.stdout.strip().splitlines()[-1]).read_text())
     assert in_run["validation"]["ok"] and in_run["failures"] == []
@@ -91,3 +92,12 @@ def test_run_scores_none_first_and_bad_submissions_do_not_disturb_a_good_one(tmp
     zipped = json.loads((work / "outputs" / "e2e" / "good" / "results.json").read_text())
     assert zipped["validation"]["ok"] and zipped["submission"]["path"] == str(packed)
     assert zipped["splits"] == in_run["splits"]  # the same volumes, the same figures
+
+    # a second run: nothing changed, so every figure is reused (and said so), and the table is the same
+    again = _cli(work, "run", *data, "baselines=[]", f"submissions=[{packed}]", "output_dir=outputs/again")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("reused (unchanged)") == 2, again.stdout
+    for name in ("baseline-none", "good"):
+        first = json.loads((work / "outputs" / "e2e" / name / "results.json").read_text())
+        second = json.loads((work / "outputs" / "again" / name / "results.json").read_text())
+        assert second.pop("reused") and first == second, name

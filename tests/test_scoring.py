@@ -105,9 +105,9 @@ def test_sigkill_and_restart_give_the_same_results(work, uninterrupted):
     import shutil
 
     root = work[0]
-    # brain masks of the originals are shared (content-keyed); the embeddings start cold
+    # brain masks of the originals are shared (content-keyed); the embeddings and results start cold
     for stage in (root / "cacheA").iterdir():
-        if stage.name not in ("embeddings", "adapted"):
+        if stage.name not in ("embeddings", "adapted", "results"):
             shutil.copytree(stage, root / "cacheB" / stage.name, dirs_exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "benchmark", *_score_args(work, "cacheB", "outB")],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
