@@ -33,7 +33,19 @@ def _folder_name(submission: Path) -> str:
     return next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
 
 
-def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_root: Path, threads: int = 0) -> str:
+def _output_names(submissions: list[Path]) -> list[str]:
+    """One output folder name per submission: its folder name, ``-2``, ``-3``... after the first of a name
+    (``a/team`` and ``b/team`` must not write one folder)."""
+    names: list[str] = []
+    for sub in submissions:
+        name, n = _folder_name(sub), 1
+        while (name if n == 1 else f"{name}-{n}") in names:
+            n += 1
+        names.append(name if n == 1 else f"{name}-{n}")
+    return names
+
+
+def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, threads: int = 0) -> str:
     """Validate, score and track one submission (in a worker process when ``threads``); its status line."""
     from .scoring import evaluate
 
@@ -41,7 +53,7 @@ def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_root: Path, t
         import torch
 
         torch.set_num_threads(threads)
-    path, results = evaluate(cfg, prepared, submission, out_root / _folder_name(submission), command="run")
+    path, results = evaluate(cfg, prepared, submission, out_dir, command="run")
     status = (("reused (unchanged)" if results.get("reused") else "scored") if results["validation"]["ok"]
               else f"INVALID: {results['validation']['reason']}")
     return f"{submission}: {status} -> {path}"
@@ -84,19 +96,20 @@ def run(cfg: DictConfig) -> int:
         "%Y-%m-%d_%H-%M-%S"))
     # none first (the others read its figures as their reference), then the rest, `workers` at a time:
     # each submission is scored on its own, so the results equal a serial run's
-    print(_evaluate_one(cfg, prepared, submissions[0], out_root))
-    rest = submissions[1:]
+    out_dirs = [out_root / name for name in _output_names(submissions)]
+    print(_evaluate_one(cfg, prepared, submissions[0], out_dirs[0]))
+    rest = list(zip(submissions[1:], out_dirs[1:]))
     if cfg.workers > 1 and len(rest) > 1:
         from joblib import Parallel, delayed
 
         n = min(cfg.workers, len(rest))
-        jobs = (delayed(_evaluate_one)(cfg, prepared, sub, out_root, max(1, (os.cpu_count() or 1) // n))
-                for sub in rest)
+        jobs = (delayed(_evaluate_one)(cfg, prepared, sub, out, max(1, (os.cpu_count() or 1) // n))
+                for sub, out in rest)
         for line in Parallel(n_jobs=n, return_as="generator")(jobs):
             print(line, flush=True)
     else:
-        for sub in rest:
-            print(_evaluate_one(cfg, prepared, sub, out_root), flush=True)
+        for sub, out in rest:
+            print(_evaluate_one(cfg, prepared, sub, out), flush=True)
     t = lap("validate and score", t)
     lb = leaderboard_config(cfg)
     board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)

@@ -110,3 +110,25 @@ def test_semi_informed_attack_scores_with_its_backend():
     e.info.pop("domain", None)
     attack.fit([items[k].template for k in (0, 5, 10)])
     assert attack.similarity(e, same) > attack.similarity(e, other)
+
+
+def test_onnx_graph_in_torch_equals_onnxruntime():
+    """The fine-tunable torch copy of ArcFace (benchmark.adapt.onnx_torch) computes what onnxruntime computes."""
+    import onnxruntime
+    import torch
+
+    from benchmark.adapt.onnx_torch import OnnxGraphModule, arcface_preprocess
+    from benchmark.attacks.models import resolve_model, verify
+
+    path = verify(resolve_model("w600k_mbf.onnx"))
+    faces = np.random.default_rng(0).integers(0, 256, size=(3, 112, 112, 3), dtype=np.uint8)
+    x = arcface_preprocess(faces)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        got = OnnxGraphModule(path).eval()(x).numpy()
+    assert got.shape == expected.shape == (3, 512)
+    scale = np.abs(expected).max()
+    assert np.abs(got - expected).max() <= 1e-4 * scale, np.abs(got - expected).max() / scale
+    cos = np.sum(got * expected, 1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cos.min() > 0.99999

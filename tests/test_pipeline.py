@@ -101,3 +101,10 @@ def test_run_scores_none_first_and_bad_submissions_do_not_disturb_a_good_one(tmp
         first = json.loads((work / "outputs" / "e2e" / name / "results.json").read_text())
         second = json.loads((work / "outputs" / "again" / name / "results.json").read_text())
         assert second.pop("reused") and first == second, name
+
+
+def test_same_named_submissions_get_their_own_output_folders():
+    from benchmark.pipeline import _output_names
+
+    subs = [Path("a/team"), Path("b/team"), Path("c/team.tar.gz"), Path("d/team-2"), Path("other")]
+    assert _output_names(subs) == ["team", "team-2", "team-3", "team-2-2", "other"]
