@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import hashlib
-import inspect
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +17,7 @@ from .errors import BenchmarkError
 from .io import write_json
 from .prepare import Prepared, prepare
 from .progress import progress
+from .provenance import code_hash
 from .submission import SubmissionInfo, volume_path, write_info
 
 
@@ -66,17 +65,14 @@ def baseline_dir(submissions_dir: str | Path, name: str) -> Path:
 
 def baseline_stamp(prepared: Prepared, baseline) -> dict:
     """What a baseline submission was made from: the prepared cohort, the baseline's class, parameters
-    and source. Finished volumes are reused only while the stamp is unchanged."""
+    and code (its module and the project modules it imports: :func:`benchmark.provenance.code_hash`).
+    Finished volumes are reused only while the stamp is unchanged."""
     cls = type(baseline)
     params = {f.name: repr(getattr(baseline, f.name)) for f in dataclasses.fields(baseline)
               if isinstance(getattr(baseline, f.name), (bool, int, float, str, list, tuple, dict, type(None)))
               } if dataclasses.is_dataclass(baseline) else {}
-    try:
-        source = hashlib.sha256(Path(inspect.getsourcefile(cls)).read_bytes()).hexdigest()[:16]
-    except (TypeError, OSError):
-        source = ""
     return {"prepared": prepared.root.name, "class": f"{cls.__module__}.{cls.__qualname__}", "params": params,
-            "source": source}
+            "source": code_hash(cls.__module__)}
 
 
 def _start_or_resume(out: Path, stamp: dict) -> None:

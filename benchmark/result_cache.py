@@ -2,7 +2,7 @@
 
 Scoring a submission is a pure function of its volumes and ``submission.yaml``, the prepared cohort,
 the scoring config (``scoring.*`` but ``plots``, ``reference`` and ``reuse``), the seed, the limits,
-the attacks' configs and the benchmark's code. :func:`key` hashes all of them; an entry
+the attacks' configs and the code scoring runs (:func:`benchmark.provenance.code_hash`). :func:`key` hashes all of them; an entry
 ``<paths.cache_dir>/results/<key>/`` holds the results (before the reference block and validation are
 added) and the score files and plots they list. ``run`` and ``score`` copy a hit into the new output
 folder (``results.json`` then records the entry as ``reused``) and track it as a new run;
@@ -24,10 +24,10 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from .io import config_hash, sha256_file, write_json
+from .provenance import code_hash
 from .prepare import Prepared
 
 VERSION = 1  # bump when cached figures change meaning without a code change
-PACKAGE = Path(__file__).resolve().parent
 NOT_FIGURES = ("plots", "reference", "reuse")  # scoring switches that change no figure
 RESULTS = "results.json"
 META = "entry.json"
@@ -46,8 +46,7 @@ def key(cfg: DictConfig, prepared: Prepared, submission: Path) -> str:
     files = {vid: volume_path(submission, vid) for vid in prepared.ids()}
     files["submission.yaml"] = submission / "submission.yaml"
     content = {name: sha256_file(p) if p.is_file() else "" for name, p in files.items()}
-    code = {str(f.relative_to(PACKAGE)): sha256_file(f) for f in sorted(PACKAGE.rglob("*.py"))}
-    return config_hash({"version": VERSION, "code": code, "prepared": prepared.root.name, "scoring": scoring,
+    return config_hash({"version": VERSION, "code": code_hash("benchmark.scoring"), "prepared": prepared.root.name, "scoring": scoring,
                         "seed": cfg.seed, "limits": OmegaConf.to_container(cfg.limits, resolve=True),
                         "attacks": attacks, "files": content})
 

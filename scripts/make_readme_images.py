@@ -3,6 +3,7 @@
 
     python scripts/make_readme_images.py [--out docs/img/synthetic_people.png] [--size 160]
     python scripts/make_readme_images.py --defacing [--out docs/img/defacing.png] [--size 160]
+    python scripts/make_readme_images.py --leaderboard leaderboard/index.html [--out docs/img/leaderboard.png]
 
 ``synthetic_people.png``: three synthetic people, MRI render above one photograph each.
 ``defacing.png`` (``--defacing``): one synthetic person and one real scan (sub-A/ses-supine of
@@ -10,6 +11,7 @@
 with the face for exactly this kind of testing), rendered as the attacks see them, original and after
 each defacing baseline. Every render of a volume uses the original's head pose, so the columns differ
 only by what the baseline did.
+``leaderboard.png`` (``--leaderboard PAGE``): the page a ``make run`` built, as headless chromium shows it.
 
 The people come from the default synthetic cohort (seed 0): the first woman, the first man without a
 beard and the first bearded man among the first 30 people. The top row is the frontal render of
@@ -81,7 +83,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--size", type=int, default=160, help="pixels per tile")
     ap.add_argument("--defacing", action="store_true", help="write docs/img/defacing.png instead")
+    ap.add_argument("--leaderboard", type=Path, help="screenshot this leaderboard page to docs/img/leaderboard.png")
     args = ap.parse_args()
+    if args.leaderboard:
+        from benchmark.leaderboard import screenshot
+
+        return print(screenshot(args.leaderboard, args.out or ROOT / "docs" / "img" / "leaderboard.png",
+                                width=1280, height=720))
     if args.defacing:
         return defacing_figure(args.out or ROOT / "docs" / "img" / "defacing.png", args.size)
     args.out = args.out or ROOT / "docs" / "img" / "synthetic_people.png"

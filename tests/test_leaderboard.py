@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.leaderboard import (CHROMIUM, FALLBACK_NOTE, REFERENCE_NOTE, LeaderboardConfig, build_leaderboard,
-                                   chromium_page, rank_rows, ranking_eer, screenshot, terminal_table, tier_of)
+                                   chromium_page, rank_rows, ranking_eer, terminal_table, tier_of)
 from benchmark.tracking import TrackingConfig, log_results
 from tests.test_tracking import sqlite_store
 
@@ -244,24 +244,3 @@ def test_page_in_headless_chromium(board):
         page.screenshot(path=str(board / "screenshot.png"), full_page=True)
     assert all(u.startswith("file://") for u in requests), requests
     assert (board / "screenshot.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def write_readme_screenshot(out_png: Path, workdir: Path) -> Path:
-    """The README's picture: a realistic leaderboard of the baselines and two participants."""
-    tcfg = TrackingConfig(uri=sqlite_store(workdir / "store"), experiment="defacing-privacy-2026")
-    subs = [("baseline", "none", 0.03, 1.0, 0.0, True), ("baseline", "quickshear", 0.17, 0.995, 0.0, True),
-            ("baseline", "pydeface", 0.22, 0.991, 0.0, True), ("baseline", "facemask_blur", 0.31, 0.998, 0.0, True),
-            ("team-umbra", "refacer-gan", 0.41, 0.987, 0.02, True),
-            ("team-nox", "mesh-swap", 0.44, 0.0, 0.0, False)]
-    log_all(tcfg, workdir, subs)
-    out = build_leaderboard(tcfg, workdir / "leaderboard", split="test")
-    return screenshot(out / "index.html", out_png, width=1280, height=640)
-
-
-if __name__ == "__main__":  # python -m tests.test_leaderboard docs/img/leaderboard.png
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        print(write_readme_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img/leaderboard.png"),
-                                      Path(d)))

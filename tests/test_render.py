@@ -334,8 +334,8 @@ def test_fast_morphology_matches_scipy():
                 assert np.array_equal(dilate(m, k), ndimage.binary_dilation(m, iterations=k))
 
 
-def test_renderer_fingerprint_is_part_of_the_embedding_cache_key(monkeypatch):
-    import benchmark.render as render
+def test_the_code_an_attack_runs_is_part_of_the_embedding_cache_key(monkeypatch):
+    import benchmark.provenance as provenance
     from benchmark.attacks import get_attack
 
     attack = get_attack("arcface", use_cache=False)
@@ -343,5 +343,7 @@ def test_renderer_fingerprint_is_part_of_the_embedding_cache_key(monkeypatch):
         before = attack.config_hash()
     except BenchmarkError as exc:  # model files not installed
         pytest.skip(str(exc))
-    monkeypatch.setattr(render, "fingerprint", lambda: "another-renderer")
+    names = {name for name, _ in provenance.source_files(type(attack).__module__)}
+    assert {"benchmark.render.raycast", "benchmark.render.pose", "benchmark.attacks.base"} <= names
+    monkeypatch.setattr(provenance, "code_hash", lambda *modules: "other-code")
     assert attack.config_hash() != before

@@ -310,13 +310,14 @@ class Attack:
 
     def config_hash(self) -> str:
         """Hash of the class, its options, the model files' contents, :data:`EMBEDDING_VERSION` and the
-        renderer's source (:func:`benchmark.render.fingerprint`: renders feed every volume embedding)."""
-        from ..render import fingerprint
+        code the attack runs (its module and every project module it imports, the renderer included:
+        :func:`benchmark.provenance.code_hash`)."""
+        from ..provenance import code_hash
 
         files = {role: models.file_digest(models.verify(mf)) for role, mf in self.model_files().items()}
         cls = type(self)
         return config_hash({"class": f"{cls.__module__}.{cls.__qualname__}", "version": EMBEDDING_VERSION,
-                            "config": self.config(), "models": files, "renderer": fingerprint()})
+                            "config": self.config(), "models": files, "code": code_hash(cls.__module__)})
 
     def _cached(self, path: Path, kind: str, compute) -> Embedding:
         if not path.is_file():

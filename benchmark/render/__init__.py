@@ -18,8 +18,6 @@
 across calls. Runs on the CPU; ``torch.set_num_threads`` is left to the caller.
 """
 
-from functools import lru_cache
-from pathlib import Path
 
 from .datatypes import Camera, HeadPose, Render, View
 from .pose import estimate_pose_prepared
@@ -34,7 +32,6 @@ __all__ = [
     "Render",
     "View",
     "estimate_pose",
-    "fingerprint",
     "estimate_pose_prepared",
     "prepare_volume",
     "render_views",
@@ -42,14 +39,3 @@ __all__ = [
     "surface_threshold",
 ]
 
-
-@lru_cache(maxsize=1)
-def fingerprint() -> str:
-    """Hash of the renderer's source (every module of this package): part of the embedding cache key,
-    so that any change to the renderer (working grid, shading, pose) recomputes cached embeddings."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
