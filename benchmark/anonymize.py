@@ -71,7 +71,7 @@ def baseline_stamp(prepared: Prepared, baseline) -> dict:
     params = {f.name: repr(getattr(baseline, f.name)) for f in dataclasses.fields(baseline)
               if isinstance(getattr(baseline, f.name), (bool, int, float, str, list, tuple, dict, type(None)))
               } if dataclasses.is_dataclass(baseline) else {}
-    return {"prepared": prepared.root.name, "class": f"{cls.__module__}.{cls.__qualname__}", "params": params,
+    return {"prepared": prepared.fingerprint, "class": f"{cls.__module__}.{cls.__qualname__}", "params": params,
             "source": code_hash(cls.__module__)}
 
 

@@ -45,8 +45,9 @@ def _output_names(submissions: list[Path]) -> list[str]:
     return names
 
 
-def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, threads: int = 0) -> str:
-    """Validate, score and track one submission (in a worker process when ``threads``); its status line."""
+def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, threads: int = 0) -> tuple[str, str]:
+    """Validate, score and track one submission (in a worker process when ``threads``); (status line,
+    team/system)."""
     from .scoring import evaluate
 
     if threads:
@@ -56,7 +57,8 @@ def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, th
     path, results = evaluate(cfg, prepared, submission, out_dir, command="run")
     status = (("reused (unchanged)" if results.get("reused") else "scored") if results["validation"]["ok"]
               else f"INVALID: {results['validation']['reason']}")
-    return f"{submission}: {status} -> {path}"
+    sub = results["submission"]
+    return f"{submission}: {status} -> {path}", f"{sub['team']}/{sub['system']}"
 
 
 def run(cfg: DictConfig) -> int:
@@ -97,7 +99,13 @@ def run(cfg: DictConfig) -> int:
     # none first (the others read its figures as their reference), then the rest, `workers` at a time:
     # each submission is scored on its own, so the results equal a serial run's
     out_dirs = [out_root / name for name in _output_names(submissions)]
-    print(_evaluate_one(cfg, prepared, submissions[0], out_dirs[0]))
+    names: dict[str, list[Path]] = {}
+
+    def report(done: tuple[str, str], submission: Path) -> None:
+        print(done[0], flush=True)
+        names.setdefault(done[1], []).append(submission)
+
+    report(_evaluate_one(cfg, prepared, submissions[0], out_dirs[0]), submissions[0])
     rest = list(zip(submissions[1:], out_dirs[1:]))
     if cfg.workers > 1 and len(rest) > 1:
         from joblib import Parallel, delayed
@@ -105,11 +113,16 @@ def run(cfg: DictConfig) -> int:
         n = min(cfg.workers, len(rest))
         jobs = (delayed(_evaluate_one)(cfg, prepared, sub, out, max(1, (os.cpu_count() or 1) // n))
                 for sub, out in rest)
-        for line in Parallel(n_jobs=n, return_as="generator")(jobs):
-            print(line, flush=True)
+        for done, (sub, _) in zip(Parallel(n_jobs=n, return_as="generator")(jobs), rest):
+            report(done, sub)
     else:
         for sub, out in rest:
-            print(_evaluate_one(cfg, prepared, sub, out), flush=True)
+            report(_evaluate_one(cfg, prepared, sub, out), sub)
+    for name, subs in names.items():
+        if len(subs) > 1:  # the leaderboard has one row per team/system: the last run tracked
+            print(f"warning: {len(subs)} submissions declare {name} ({', '.join(map(str, subs))}); the "
+                  "leaderboard shows one row per team/system, the last one tracked; give each its own "
+                  "system name in submission.yaml", flush=True)
     t = lap("validate and score", t)
     lb = leaderboard_config(cfg)
     board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)

@@ -19,6 +19,7 @@ The folder name is a hash of the dataset and split configs, so ``anonymize``, ``
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,22 @@ class Prepared:
 
     def ids(self) -> list[str]:
         return [v.pseudonym for v in self.splits.volumes]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """What these lists were made from: the folder's name (the dataset and split configs) and the
+        size and modification time of every source file (participants.tsv, scans, photographs), so that a
+        cohort edited in place under the same config gives another fingerprint. Part of the keys of the
+        baseline volumes and the scored results."""
+        ds = self.dataset
+        files = [ds.root / "participants.tsv"] + [f for part in ds.participants.values() for f in
+                                                  [*(ses.t1w for ses in part.sessions.values()), *part.photos]]
+        stamps = {}
+        for f in files:
+            st = f.stat()
+            stamps[f.relative_to(ds.root).as_posix() if f.is_relative_to(ds.root) else str(f)] = \
+                [st.st_size, st.st_mtime_ns]
+        return config_hash({"prepared": self.root.name, "files": stamps})
 
     def trial_list(self, split: str, condition: str) -> TrialList | None:
         return next((t for t in self.splits.trial_lists if t.split == split and t.condition == condition), None)

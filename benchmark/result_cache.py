@@ -46,7 +46,7 @@ def key(cfg: DictConfig, prepared: Prepared, submission: Path) -> str:
     files = {vid: volume_path(submission, vid) for vid in prepared.ids()}
     files["submission.yaml"] = submission / "submission.yaml"
     content = {name: sha256_file(p) if p.is_file() else "" for name, p in files.items()}
-    return config_hash({"version": VERSION, "code": code_hash("benchmark.scoring"), "prepared": prepared.root.name, "scoring": scoring,
+    return config_hash({"version": VERSION, "code": code_hash("benchmark.scoring"), "prepared": prepared.fingerprint, "scoring": scoring,
                         "seed": cfg.seed, "limits": OmegaConf.to_container(cfg.limits, resolve=True),
                         "attacks": attacks, "files": content})
 

@@ -25,8 +25,10 @@ class AddConstant(Baseline):
         return np.asanyarray(img.dataobj) + self.value
 
 
-def _prepared(tmp_path, n_persons):
-    root = tiny_cohort(tmp_path / f"cohort{n_persons}", n_persons=n_persons, sessions=2)
+def _prepared(tmp_path, n_persons, make=True):
+    root = tmp_path / f"cohort{n_persons}"
+    if make:
+        tiny_cohort(root, n_persons=n_persons, sessions=2)
     cfg = checked(compose(["dataset=bids", f"dataset.root={root}", f"paths.prepared_dir={tmp_path / 'prep'}",
                            "progress=false"]))
     return prepare(cfg, write_kit=True)
@@ -51,3 +53,19 @@ def test_finished_volumes_are_kept_only_while_the_stamp_matches(tmp_path):
     other = _prepared(tmp_path, 5)  # another cohort: no volume of the old one may stay (extra ids)
     anonymize_kit(other, AddConstant(2), out, "add", 1 << 28, show=False)
     assert sorted(p.name[:-7] for p in (out / "volumes").iterdir()) == sorted(other.ids())
+
+
+def test_a_scan_edited_in_place_redoes_the_volumes(tmp_path):
+    """Same config, same prepared folder, but a source scan changed: the kit and the baseline follow it."""
+    prepared = _prepared(tmp_path, 4)
+    out = baseline_dir(tmp_path / "subs", "add")
+    anonymize_kit(prepared, AddConstant(1), out, "add", 1 << 28, show=False)
+    v = prepared.splits.volumes[0]
+    src = prepared.dataset.session(v.participant_id, v.session_id).t1w
+    img = nib.load(src)
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj) + 5, img.affine, img.header), src)
+    again = _prepared(tmp_path, 4, make=False)
+    assert again.root == prepared.root and again.fingerprint != prepared.fingerprint
+    anonymize_kit(again, AddConstant(1), out, "add", 1 << 28, show=False)
+    edited = np.asanyarray(nib.load(volume_path(out, v.pseudonym)).dataobj)
+    assert np.array_equal(edited, np.asanyarray(nib.load(src).dataobj) + 1)

@@ -93,10 +93,13 @@ def test_run_scores_none_first_and_bad_submissions_do_not_disturb_a_good_one(tmp
     assert zipped["validation"]["ok"] and zipped["submission"]["path"] == str(packed)
     assert zipped["splits"] == in_run["splits"]  # the same volumes, the same figures
 
-    # a second run: nothing changed, so every figure is reused (and said so), and the table is the same
-    again = _cli(work, "run", *data, "baselines=[]", f"submissions=[{packed}]", "output_dir=outputs/again")
+    # a second run: nothing changed, so every figure is reused (and said so), and the table is the same;
+    # the same submission given twice gets two output folders and a warning that it is one leaderboard row
+    again = _cli(work, "run", *data, "baselines=[]", f"submissions=[{packed},{packed}]", "output_dir=outputs/again")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("reused (unchanged)") == 2, again.stdout
+    assert again.stdout.count("reused (unchanged)") == 3, again.stdout
+    assert "warning: 2 submissions declare tester/zipped" in again.stdout
+    assert (work / "outputs" / "again" / "good-2" / "results.json").is_file()
     for name in ("baseline-none", "good"):
         first = json.loads((work / "outputs" / "e2e" / name / "results.json").read_text())
         second = json.loads((work / "outputs" / "again" / name / "results.json").read_text())
