@@ -65,7 +65,7 @@ class Prepared:
         ds = self.dataset
         files = [ds.root / "participants.tsv"] + [f for part in ds.participants.values() for f in
                                                   [*(ses.t1w for ses in part.sessions.values()), *part.photos]]
-        stamps = {f.relative_to(ds.root).as_posix(): [f.stat().st_size, f.stat().st_mtime_ns] for f in files}
+        stamps = {f.relative_to(ds.root).as_posix(): [(st := f.stat()).st_size, st.st_mtime_ns] for f in files}
         return config_hash({"prepared": self.root.name, "files": stamps})
 
     def trial_list(self, split: str, condition: str) -> TrialList | None:

@@ -74,9 +74,7 @@ def save(cfg: DictConfig, k: str, results: dict[str, Any], out_dir: Path, plots:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{k}.", dir=folder.parent))
     try:
-        for rel in results.get("artifacts", []):
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(out_dir / rel, tmp / rel)
+        copy_artifacts(results, out_dir, tmp)
         write_json(tmp / RESULTS, results)
         write_json(tmp / META, {"plots": plots})  # written last: an entry without it is unfinished
         old = folder.with_name(f".{k}.old.{os.getpid()}")
@@ -92,8 +90,9 @@ def save(cfg: DictConfig, k: str, results: dict[str, Any], out_dir: Path, plots:
     return folder
 
 
-def restore(results: dict[str, Any], entry: Path, out_dir: Path) -> None:
-    """Copy the artifacts an entry's results list into ``out_dir``."""
+def copy_artifacts(results: dict[str, Any], src: Path, dst: Path) -> None:
+    """Copy the artifacts ``results`` lists (paths relative to its output folder) from ``src`` to ``dst``:
+    into an entry when saving it, out of it into a new output folder when reusing it."""
     for rel in results.get("artifacts", []):
-        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(entry / rel, out_dir / rel)
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / rel, dst / rel)

@@ -353,7 +353,7 @@ def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> d
     hit = result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
     if hit is not None:
         results, folder = hit
-        result_cache.restore(results, folder, out_dir)
+        result_cache.copy_artifacts(results, folder, out_dir)
         results["reused"] = str(folder)  # provenance: these figures were computed by an earlier run
         return results
     results = score_submission(cfg, prepared, root, out_dir)
