@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
-from .base import Baseline
+from baselines.base import Baseline
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "baseline"
 

@@ -13,7 +13,7 @@ import cc3d
 import nibabel as nib
 import numpy as np
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 
 class Baseline(ABC):

@@ -14,9 +14,9 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.template import FaceRegion, RegistrationConfig, face_patch
+from benchmark.anatomy.template import FaceRegion, RegistrationConfig, face_patch
 
-from .base import Baseline, head_mask, smoothstep
+from baselines.base import Baseline, head_mask, smoothstep
 
 
 @dataclass

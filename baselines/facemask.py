@@ -2,7 +2,7 @@
 
 Register the template head to the subject, carry its face mask over, zero the face. pydeface's mask
 stops under the brows, so the brow ridge and the upper eyelids survive it; ``region`` grows the mask
-(on the template, kept clear of the template's brain, see :class:`benchmark.template.FaceRegion`).
+(on the template, kept clear of the template's brain, see :class:`benchmark.anatomy.template.FaceRegion`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from benchmark.template import FaceRegion, RegistrationConfig, face_patch
+from benchmark.anatomy.template import FaceRegion, RegistrationConfig, face_patch
 
-from .base import Baseline
+from baselines.base import Baseline
 
 
 @dataclass

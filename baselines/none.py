@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from .base import Baseline
+from baselines.base import Baseline
 
 
 @dataclass

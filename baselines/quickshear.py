@@ -13,10 +13,10 @@ import nibabel as nib
 import numpy as np
 import quickshear as _qs
 
-from benchmark.brainmask import BrainMasker
-from benchmark.errors import BenchmarkError
+from benchmark.anatomy.brainmask import BrainMasker
+from benchmark.core.errors import BenchmarkError
 
-from .base import Baseline
+from baselines.base import Baseline
 
 
 @dataclass

@@ -13,9 +13,9 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.template import FaceRegion, RegistrationConfig, face_patch, match_intensities
+from benchmark.anatomy.template import FaceRegion, RegistrationConfig, face_patch, match_intensities
 
-from .base import Baseline, smoothstep
+from baselines.base import Baseline, smoothstep
 
 
 @dataclass

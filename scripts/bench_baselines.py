@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from baselines import available, get_baseline  # noqa: E402
-from benchmark.brainmask import BrainMasker, _deepbet  # noqa: E402
-from benchmark.template import clear_memo, resample_voxels, template_paths  # noqa: E402
-from benchmark.utility import brain_preservation  # noqa: E402
+from benchmark.anatomy.brainmask import BrainMasker, _deepbet  # noqa: E402
+from benchmark.anatomy.template import clear_memo, resample_voxels, template_paths  # noqa: E402
+from benchmark.anatomy.preservation import brain_preservation  # noqa: E402
 
 TARGET_BASELINE_S = 15.0
 TARGET_UTILITY_S = 12.0

@@ -52,7 +52,7 @@ def defacing_figure(out: Path, size: int) -> None:
     from PIL import Image, ImageDraw
 
     from baselines import get_baseline
-    from benchmark.io import write_bytes
+    from benchmark.core.files import write_bytes
     from benchmark.render import View, estimate_pose, render_volume
 
     if not REAL.exists():
@@ -97,7 +97,7 @@ def main() -> None:
     import nibabel as nib
     from PIL import Image
 
-    from benchmark.io import write_bytes
+    from benchmark.core.files import write_bytes
     from benchmark.render import View, render_volume
 
     cfg = syn.SyntheticCohort()

@@ -20,8 +20,8 @@ from typing import Any
 from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
-from ..errors import BenchmarkError
-from .base import Attack, Embedding
+from benchmark.core.errors import BenchmarkError
+from benchmark.attacks.base import Attack, Embedding
 
 CONF_ATTACK = Path(__file__).resolve().parents[2] / "conf" / "attack"
 
@@ -36,9 +36,9 @@ def list_attacks() -> list[str]:
 def get_attack(name: str, **overrides: Any) -> Attack:
     """Build the attack ``conf/attack/<name>.yaml`` describes, with keyword overrides of its options.
 
-    A wrong name, key or type raises :class:`~benchmark.errors.BenchmarkError` naming it.
+    A wrong name, key or type raises :class:`~benchmark.core.errors.BenchmarkError` naming it.
     """
-    from ..config import build
+    from benchmark.core.config import build
 
     path = CONF_ATTACK / f"{name}.yaml"
     if not path.is_file():

@@ -12,9 +12,9 @@ from typing import Optional
 
 import numpy as np
 
-from . import models
-from .base import Attack, cosine, l2_normalise
-from .models import ArcFaceRecognizer, DetectedFace, ModelFile
+import benchmark.attacks.models as models
+from benchmark.attacks.base import Attack, cosine, l2_normalise
+from benchmark.attacks.models import ArcFaceRecognizer, DetectedFace, ModelFile
 
 
 @dataclass

@@ -22,12 +22,12 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..cache import DiskCache
-from ..errors import BenchmarkError
-from ..io import config_hash, sha256_file
-from . import models
-from .align import box_from_landmarks5, centred_landmarks5
-from .models import DetectedFace, ModelFile, SCRFDDetector
+from benchmark.core.cache import DiskCache
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import config_hash, sha256_file
+import benchmark.attacks.models as models
+from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5
+from benchmark.attacks.models import DetectedFace, ModelFile, SCRFDDetector
 
 #: Renders of recently embedded volume files, in memory only (biometric data never goes to disk):
 #: the attacks of one scoring run render each volume once. Least recently used first.
@@ -272,7 +272,7 @@ class Attack:
     def reconstruct(self, img: Any) -> Any:
         """Hook for the reconstruction attack (``fill``): fill a removed face before rendering."""
         if self.fill:
-            from .reconstruct import FaceFill
+            from benchmark.attacks.reconstruct import FaceFill
 
             return FaceFill()(img)
         return img
@@ -286,7 +286,7 @@ class Attack:
 
     def _render(self, img: Any) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
         """(RGB uint8 image, geometric 5 landmarks) of each configured view, after :meth:`reconstruct`."""
-        from ..render import View, render_views
+        from benchmark.render import View, render_views
 
         img = self.reconstruct(img)
         renders = render_views(img, [View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views])
@@ -311,8 +311,8 @@ class Attack:
     def config_hash(self) -> str:
         """Hash of the class, its options, the model files' contents, :data:`EMBEDDING_VERSION` and the
         code the attack runs (its module and every project module it imports, the renderer included:
-        :func:`benchmark.provenance.code_hash`)."""
-        from ..provenance import code_hash
+        :func:`benchmark.core.provenance.code_hash`)."""
+        from benchmark.core.provenance import code_hash
 
         files = {role: models.file_digest(models.verify(mf)) for role, mf in self.model_files().items()}
         cls = type(self)
@@ -336,7 +336,7 @@ class Attack:
 
     def embed_volume_file(self, path: str | os.PathLike) -> Embedding:
         """:meth:`embed_volume` of a NIfTI file, cached on disk by file content and config hash."""
-        from ..data.volume import load_volume
+        from benchmark.data.volume import load_volume
 
         path = Path(path)
 

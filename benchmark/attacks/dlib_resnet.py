@@ -19,10 +19,16 @@ from typing import Optional
 
 import numpy as np
 
-from . import models
-from .align import dlib_square
-from .base import Attack, cosine, l2_normalise
-from .models import DetectedFace, DlibFaceRecognizer, DlibFrontalDetector, DlibShapePredictor, ModelFile
+import benchmark.attacks.models as models
+from benchmark.attacks.align import dlib_square
+from benchmark.attacks.base import Attack, cosine, l2_normalise
+from benchmark.attacks.models import (
+    DetectedFace,
+    DlibFaceRecognizer,
+    DlibFrontalDetector,
+    DlibShapePredictor,
+    ModelFile,
+)
 
 
 def landmarks_of(shape) -> np.ndarray:
@@ -64,7 +70,7 @@ class DlibAttack(Attack, DlibPredictorMixin):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.metric not in ("euclidean", "cosine"):
-            from ..errors import BenchmarkError
+            from benchmark.core.errors import BenchmarkError
 
             raise BenchmarkError(f"attack '{self.name}': metric must be 'euclidean' or 'cosine', got {self.metric!r}")
 

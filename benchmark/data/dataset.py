@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
 

@@ -48,7 +48,7 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from ..errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 #: Template voxel at the head frame's origin (facial midline, about the head's centre).
 ORIGIN_VOX = np.array([90.0, 130.0, 100.0])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dataset import Dataset, Participant
+from benchmark.data.dataset import Dataset, Participant
 
 SPLITS = ("dev", "test")
 CONDITIONS = ("mri2mri", "photo2mri")

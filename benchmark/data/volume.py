@@ -16,8 +16,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..errors import BenchmarkError
-from ..io import atomic_path
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import atomic_path
 
 #: Default voxel limit: 2^28 voxels (1 GiB as float32), far above any head scan (512^3 = 2^27).
 DEFAULT_MAX_VOXELS = 1 << 28

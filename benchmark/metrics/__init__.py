@@ -16,16 +16,16 @@ otherwise (Cllr, ZEBRA's worst case, MAE).
 - ``det_plot``, ``linkability_plot``: PNG + SVG figures
 """
 
-from .attributes import age_scores, sex_scores
-from .auc import auc
-from .bootstrap import Trials, bootstrap_ci
-from .cllr import cllr, min_cllr
-from .eer import det_points, eer
-from .identification import rank_k
-from .linkability import linkability, local_linkability
-from .plots import det_plot, linkability_plot
-from .summary import two_class_metrics
-from .zebra import zebra
+from benchmark.metrics.attributes import age_scores, sex_scores
+from benchmark.metrics.auc import auc
+from benchmark.metrics.bootstrap import Trials, bootstrap_ci
+from benchmark.metrics.cllr import cllr, min_cllr
+from benchmark.metrics.eer import det_points, eer
+from benchmark.metrics.identification import rank_k
+from benchmark.metrics.linkability import linkability, local_linkability
+from benchmark.metrics.plots import det_plot, linkability_plot
+from benchmark.metrics.summary import two_class_metrics
+from benchmark.metrics.zebra import zebra
 
 __all__ = [
     "Trials",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
-from ._checks import as_labels, as_scores, same_length
+from benchmark.metrics._checks import as_labels, as_scores, same_length
 
 
 def age_scores(y_true, y_pred, y_train=None) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_pair
-from ._groups import Groups, group_scores
+from benchmark.metrics._checks import as_pair
+from benchmark.metrics._groups import Groups, group_scores
 
 
 def auc(mated, nonmated) -> float:

@@ -31,14 +31,14 @@ from typing import Callable
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
-from ._checks import as_labels, as_scores, same_length
-from ._groups import Groups, group_scores, pure_run_ids
-from .auc import auc, auc_from_groups
-from .cllr import cllr, min_cllr, min_cllr_from_groups
-from .eer import eer, eer_from_groups
-from .linkability import binned_linkability, linkability
+from benchmark.metrics._checks import as_labels, as_scores, same_length
+from benchmark.metrics._groups import Groups, group_scores, pure_run_ids
+from benchmark.metrics.auc import auc, auc_from_groups
+from benchmark.metrics.cllr import cllr, min_cllr, min_cllr_from_groups
+from benchmark.metrics.eer import eer, eer_from_groups
+from benchmark.metrics.linkability import binned_linkability, linkability
 
 _MAX_REDRAWS = 1000
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
-from ._checks import as_labels
+from benchmark.metrics._checks import as_labels
 
 
 def rank_k(scores, enroll_ids, trial_ids, k: int) -> float:

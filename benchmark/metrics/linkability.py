@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
-from ._checks import as_pair
-from ._groups import Groups, group_scores
+from benchmark.metrics._checks import as_pair
+from benchmark.metrics._groups import Groups, group_scores
 
 _MAX_BINS = 100
 

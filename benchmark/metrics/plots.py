@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from scipy.special import ndtri  # the probit, inverse of the standard normal CDF
 
-from benchmark.io import atomic_path
+from benchmark.core.files import atomic_path
 
-from ._checks import as_pair
-from ._groups import group_scores
-from .eer import det_from_groups, eer_from_groups
-from .linkability import linkability_bins
+from benchmark.metrics._checks import as_pair
+from benchmark.metrics._groups import group_scores
+from benchmark.metrics.eer import det_from_groups, eer_from_groups
+from benchmark.metrics.linkability import linkability_bins
 
 _TICKS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99)
 _MAX_POINTS = 20000

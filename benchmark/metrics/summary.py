@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ._checks import as_pair
-from ._groups import group_scores, pav_blocks
-from .auc import auc_from_groups
-from .cllr import min_cllr_from_blocks
-from .eer import eer_from_blocks
-from .linkability import linkability_bins
+from benchmark.metrics._checks import as_pair
+from benchmark.metrics._groups import group_scores, pav_blocks
+from benchmark.metrics.auc import auc_from_groups
+from benchmark.metrics.cllr import min_cllr_from_blocks
+from benchmark.metrics.eer import eer_from_blocks
+from benchmark.metrics.linkability import linkability_bins
 
 
 def two_class_metrics(mated, nonmated, omega: float = 1.0) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_pair
-from ._groups import Groups, block_llrs, group_scores, pav_blocks
+from benchmark.metrics._checks import as_pair
+from benchmark.metrics._groups import Groups, block_llrs, group_scores, pav_blocks
 
 _LN2 = np.log(2.0)
 _LN10 = np.log(10.0)

@@ -19,11 +19,11 @@ across calls. Runs on the CPU; ``torch.set_num_threads`` is left to the caller.
 """
 
 
-from .datatypes import Camera, HeadPose, Render, View
-from .pose import estimate_pose_prepared
-from .renderer import estimate_pose, render_views, render_volume
-from .threshold import surface_threshold
-from .volume import PreparedVolume, prepare_volume
+from benchmark.render.datatypes import Camera, HeadPose, Render, View
+from benchmark.render.pose import estimate_pose_prepared
+from benchmark.render.renderer import estimate_pose, render_views, render_volume
+from benchmark.render.threshold import surface_threshold
+from benchmark.render.volume import PreparedVolume, prepare_volume
 
 __all__ = [
     "Camera",

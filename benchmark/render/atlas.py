@@ -16,10 +16,10 @@ import cv2
 import nibabel as nib
 import numpy as np
 
-from .face import find_nose, midline
-from .midplane import PlaneGrid
-from .symmetry import coarse_head, symmetry_plane
-from .volume import PreparedVolume, prepare_volume
+from benchmark.render.face import find_nose, midline
+from benchmark.render.midplane import PlaneGrid
+from benchmark.render.symmetry import coarse_head, symmetry_plane
+from benchmark.render.volume import PreparedVolume, prepare_volume
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def reference() -> Reference | None:
         size = int(round(2 * REF_HALF_MM / px)) + 1
         grid = PlaneGrid.centred(centre, forward, -up, px, size)
         images[px] = _normalise(grid.sample(prep, SLAB)[0].mean(0), thr)
-    from .pose import symmetric_half_width
+    from benchmark.render.pose import symmetric_half_width
 
     nose = None
     grid = PlaneGrid.centred(centre, forward, -up, 1.5, int(round(2 * REF_HALF_MM / 1.5)) + 1)

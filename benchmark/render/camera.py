@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datatypes import Camera, HeadPose, View
+from benchmark.render.datatypes import Camera, HeadPose, View
 
 
 def view_direction(pose: HeadPose, azimuth: float, elevation: float) -> np.ndarray:

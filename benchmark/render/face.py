@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .midplane import PlaneGrid
-from .morphology import dilate, fill_holes
-from .volume import PreparedVolume
+from benchmark.render.midplane import PlaneGrid
+from benchmark.render.morphology import dilate, fill_holes
+from benchmark.render.volume import PreparedVolume
 
 SLAB_MM = (-4.0, 0.0, 4.0)  # the midline mask is the union over this thin slab
 LATERAL_FRACTION = 0.25  # side planes of the nose test, as a fraction of the head's half-breadth

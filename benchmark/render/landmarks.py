@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datatypes import Camera, HeadPose
+from benchmark.render.datatypes import Camera, HeadPose
 
 # Landmarks relative to the nose tip in the head frame (left, up, forward), in units of half the
 # head's breadth: right eye, left eye, nose tip, right and left mouth corner. Measured once as the

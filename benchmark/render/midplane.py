@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .volume import PreparedVolume
+from benchmark.render.volume import PreparedVolume
 
 
 @dataclass

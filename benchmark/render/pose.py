@@ -17,12 +17,12 @@ import logging
 
 import numpy as np
 
-from .atlas import reference, register
-from .face import find_nose, midline, profile_frame
-from .midplane import PlaneGrid
-from .symmetry import coarse_head, perpendiculars, symmetry_plane
-from .datatypes import HeadPose
-from .volume import PreparedVolume
+from benchmark.render.atlas import reference, register
+from benchmark.render.face import find_nose, midline, profile_frame
+from benchmark.render.midplane import PlaneGrid
+from benchmark.render.symmetry import coarse_head, perpendiculars, symmetry_plane
+from benchmark.render.datatypes import HeadPose
+from benchmark.render.volume import PreparedVolume
 
 log = logging.getLogger(__name__)
 

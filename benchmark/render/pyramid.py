@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .datatypes import Camera
-from .raycast import GUIDE_STEP, Caster
+from benchmark.render.datatypes import Camera
+from benchmark.render.raycast import GUIDE_STEP, Caster
 
 def levels(size: int) -> list[int]:
     """Sampling factors of the pyramid, coarsest first: 4, 1 for 256 pixels (64, then 256 rays a side).

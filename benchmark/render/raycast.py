@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .volume import BLOCK, PreparedVolume
+from benchmark.render.volume import BLOCK, PreparedVolume
 
 FINE_STEP = 0.7  # working voxels per fine step
 GUIDE_STEP = 1.0  # working voxels per fine step of a guiding (low-resolution) pass: its depths are only guesses

@@ -8,16 +8,16 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
-from .camera import light_direction, make_camera
-from .datatypes import HeadPose, Render, View
-from .landmarks import landmarks5
-from .pose import estimate_pose_prepared
-from .pyramid import cast_depth
-from .raycast import Caster
-from .shading import Albedo, phong
-from .volume import PreparedVolume, prepare_volume
+from benchmark.render.camera import light_direction, make_camera
+from benchmark.render.datatypes import HeadPose, Render, View
+from benchmark.render.landmarks import landmarks5
+from benchmark.render.pose import estimate_pose_prepared
+from benchmark.render.pyramid import cast_depth
+from benchmark.render.raycast import Caster
+from benchmark.render.shading import Albedo, phong
+from benchmark.render.volume import PreparedVolume, prepare_volume
 
 Volume = nib.spatialimages.SpatialImage | PreparedVolume
 

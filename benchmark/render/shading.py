@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 SHININESS = 20.0
 

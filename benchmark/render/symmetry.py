@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .morphology import fill_holes
-from .volume import PreparedVolume, block_mean
+from benchmark.render.morphology import fill_holes
+from benchmark.render.volume import PreparedVolume, block_mean
 
 COARSE_MM = 4.0
 MIN_MIRRORED = 0.5  # a symmetry plane is judged only when this fraction of mirrored samples is in view

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
-from .threshold import surface_threshold
+from benchmark.render.threshold import surface_threshold
 
 BLOCK = 4  # voxels per side of an empty-space-skipping block
 CROP_FRACTION = 0.25  # the grid is cropped to what exceeds this fraction of the automatic threshold

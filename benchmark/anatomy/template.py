@@ -1,0 +1,431 @@
+"""Affine registration of pydeface's template head to a subject, without FSL.
+
+``register_template(img)`` fits the template shipped in the PyPI ``pydeface`` package
+(``data/mean_reg2mean.nii.gz``) to a subject with SimpleITK: Mattes mutual information, a similarity
+stage then a full affine stage, multi-resolution on images shrunk to about 4 mm. It returns the
+template and pydeface's face mask (``data/facemask.nii.gz``) resampled onto the subject's own voxel
+grid, in any orientation and with anisotropic voxels; the affine travels with each array.
+
+The face region is pydeface's mask, optionally grown (:class:`FaceRegion`: by ``grow_mm`` in every
+direction, but never closer than ``brain_margin_mm`` to the template's own brain), because pydeface's
+mask stops under the brows and keeps the brow ridge and the upper eyelids. :func:`face_patch` is the
+one entry point of the face-region methods (blur, refacing, the attacker's fill): register, find the
+face's bounding box, and hand over the volume, its voxel sizes, the face weight and the template there.
+
+Fits are memoised in memory (the last four volumes) by voxel-array hash and config, so baselines
+and attacks that register the same volume in one process pay once.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import scipy.ndimage as ndi
+import SimpleITK as sitk
+import torch
+import torch.nn.functional as F
+
+from benchmark.anatomy.brainmask import array_hash
+from benchmark.core.errors import BenchmarkError
+
+_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS (nibabel) <-> LPS (ITK), its own inverse
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Knobs of :func:`register_template`; the defaults fit a 256^3 head in a few seconds."""
+
+    spacing_mm: float = 4.0  # images are block-averaged to about this spacing before registering
+    shrink_factors: tuple[int, ...] = (2, 1)  # pyramid on top of that
+    smoothing_sigmas: tuple[float, ...] = (1.0, 0.0)  # voxels, per level
+    histogram_bins: int = 32
+    sampling: float = 0.1  # fraction of voxels sampled by the metric
+    iterations: tuple[int, int] = (100, 100)  # similarity stage, affine stage
+    seed: int = 1234
+
+    def __post_init__(self):  # lists (from YAML) become tuples, so equal configs print and hash alike
+        for name in ("shrink_factors", "smoothing_sigmas", "iterations"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class FaceRegion:
+    """Which part of the template is face.
+
+    grow_mm: pydeface's face mask is grown by this distance (mm, on the template) in every direction;
+      0 is pydeface's mask as shipped.
+    brain_margin_mm: the growth never comes closer than this to the template's brain (deepbet's mask
+      of the template head). pydeface's own mask keeps about 9 mm from it.
+    """
+
+    grow_mm: float = 0.0
+    brain_margin_mm: float = 12.0
+
+    def __post_init__(self):
+        if self.grow_mm < 0 or self.brain_margin_mm < 0:
+            raise BenchmarkError(f"face region: grow_mm and brain_margin_mm must be >= 0, got {self}")
+
+
+def _region(region: FaceRegion | None) -> FaceRegion:
+    return region if region is not None else FaceRegion()
+
+
+@dataclass(frozen=True, eq=False)
+class TemplateFit:
+    """The template fitted to one subject; the resampled volumes are computed on first access.
+
+    transform: ITK affine mapping subject physical points (LPS mm) to template physical points.
+    world_matrix: the same map as a 4x4 in nibabel's RAS mm convention (template = M @ subject).
+    voxel_matrix: subject voxel index -> template voxel index (4x4).
+    affine, shape: the subject grid.
+    metric: final Mattes mutual-information value (lower is better), for diagnostics.
+    """
+
+    transform: sitk.Transform
+    world_matrix: np.ndarray
+    voxel_matrix: np.ndarray
+    affine: np.ndarray
+    shape: tuple[int, int, int]
+    metric: float
+
+    @functools.cached_property
+    def template_on_subject(self) -> nib.Nifti1Image:
+        """Template intensities (float32) on the subject grid, 0 outside the template's field of view."""
+        return _on_grid(self.template_array(), self.affine)
+
+    @functools.cached_property
+    def facemask_on_subject(self) -> nib.Nifti1Image:
+        """Face weight (float32 in [0, 1]) on the subject grid, **1 inside the face**, linear at the edge.
+
+        That is the region pydeface zeroes (pydeface's file stores the complement); it extends past the
+        template's field of view by repeating its edge.
+        """
+        return _on_grid(self.facemask_array(), self.affine)
+
+    def face(self, threshold: float = 0.5) -> np.ndarray:
+        """Boolean face region on the subject grid."""
+        return np.asarray(self.facemask_on_subject.dataobj) > threshold
+
+    def template_array(self, box: tuple[slice, ...] | None = None) -> np.ndarray:
+        """Template intensities on the subject grid, or on its sub-box ``box`` (cheaper)."""
+        vox, shape = self._sub(box)
+        return resample_voxels(load_template().head, vox, shape, edge="zeros")
+
+    def facemask_array(self, box: tuple[slice, ...] | None = None, region: FaceRegion | None = None) -> np.ndarray:
+        """Face weight (1 inside the face) on the subject grid, or on its sub-box ``box``."""
+        vox, shape = self._sub(box)
+        return np.clip(1.0 - resample_voxels(keep_mask(region), vox, shape, edge="border"), 0.0, 1.0)
+
+    def face_box(self, margin_mm: float = 0.0, stride: int = 4,
+                 region: FaceRegion | None = None) -> tuple[slice, ...] | None:
+        """Bounding box (slices of the subject grid) of the face region grown by ``margin_mm``; None if empty.
+
+        Found on a grid ``stride`` times coarser, then grown by one coarse step.
+        """
+        step = np.diag([stride, stride, stride, 1.0])
+        coarse = tuple(-(-n // stride) for n in self.shape)
+        vox = self.voxel_matrix @ step
+        face = resample_voxels(keep_mask(region), vox, coarse, edge="border") < 0.999
+        if not face.any():
+            return None
+        zooms = np.linalg.norm(self.affine[:3, :3], axis=0)
+        grow = stride + np.ceil(margin_mm / zooms).astype(int)
+        out = []
+        for axis in range(3):
+            idx = np.nonzero(face.any(axis=tuple(a for a in range(3) if a != axis)))[0]
+            lo, hi = idx[0] * stride - grow[axis], idx[-1] * stride + 1 + grow[axis]
+            out.append(slice(max(0, int(lo)), min(self.shape[axis], int(hi))))
+        return tuple(out)
+
+    def _sub(self, box: tuple[slice, ...] | None) -> tuple[np.ndarray, tuple[int, int, int]]:
+        if box is None:
+            return self.voxel_matrix, self.shape
+        start = np.eye(4)
+        start[:3, 3] = [b.start or 0 for b in box]
+        shape = tuple(len(range(*b.indices(n))) for b, n in zip(box, self.shape))
+        return self.voxel_matrix @ start, shape
+
+
+@dataclass(frozen=True)
+class _Template:
+    head: np.ndarray  # float32
+    keep: np.ndarray  # float32, pydeface's mask: 1 keep, 0 face
+    affine: np.ndarray
+
+
+def template_paths() -> tuple[Path, Path]:
+    """Paths of pydeface's template head and face mask."""
+    data = resources.files("pydeface") / "data"
+    head, mask = Path(str(data / "mean_reg2mean.nii.gz")), Path(str(data / "facemask.nii.gz"))
+    for p in (head, mask):
+        if not p.is_file():
+            raise BenchmarkError("pydeface's template file is missing; reinstall pydeface==2.1.0", p)
+    return head, mask
+
+
+@functools.lru_cache(maxsize=1)
+def load_template() -> _Template:
+    head_path, mask_path = template_paths()
+    head, mask = nib.load(head_path), nib.load(mask_path)
+    keep = np.asarray(mask.dataobj, dtype=np.float32)
+    keep[:, -1] = keep[:, -2]  # the file's most anterior slice is cut lower than its neighbours
+    return _Template(
+        head=np.asarray(head.dataobj, dtype=np.float32),
+        keep=keep,
+        affine=head.affine.copy(),
+    )
+
+
+def template_image() -> nib.Nifti1Image:
+    """The template head as a nibabel image (float32)."""
+    t = load_template()
+    return nib.Nifti1Image(t.head, t.affine)
+
+
+@functools.lru_cache(maxsize=1)
+def template_brain() -> np.ndarray:
+    """deepbet's brain mask of the template head (bool, template grid; cached on disk like any mask)."""
+    from benchmark.anatomy.brainmask import BrainMasker
+
+    return BrainMasker.default()(template_image())
+
+
+@functools.lru_cache(maxsize=4)
+def keep_mask(region: FaceRegion | None = None) -> np.ndarray:
+    """The complement of the face region on the template grid (float32, 1 keep, 0 face, linear at the edge).
+
+    Without growth it is pydeface's mask. Grown: a voxel within ``grow_mm`` of pydeface's face and at
+    least ``brain_margin_mm`` from the template's brain is face too (edge softened over a voxel).
+    """
+    region = _region(region)
+    tpl = load_template()
+    if region.grow_mm == 0:
+        return tpl.keep
+    zooms = np.linalg.norm(tpl.affine[:3, :3], axis=0)
+    face = tpl.keep < 0.5
+    near_face = ndi.distance_transform_edt(~face, sampling=zooms) <= region.grow_mm
+    far_from_brain = ndi.distance_transform_edt(~template_brain(), sampling=zooms) >= region.brain_margin_mm
+    grown = ndi.gaussian_filter((near_face & far_from_brain).astype(np.float32), 0.6)
+    keep = np.minimum(tpl.keep, 1.0 - grown).astype(np.float32)
+    return keep
+
+
+@dataclass(eq=False)
+class FacePatch:
+    """A volume's face region, as the face-region methods (blur, refacing, fill) work on it.
+
+    volume: the whole voxel array (float32, the image's own voxel order); zooms: mm per voxel axis;
+    fit: the template registered to it; box: slices of the face's bounding box (grown by the margin
+    asked for); face: the face weight on the box (1 inside, linear at the edge).
+    """
+
+    volume: np.ndarray
+    zooms: np.ndarray
+    fit: TemplateFit
+    box: tuple[slice, ...]
+    face: np.ndarray
+
+    @property
+    def data(self) -> np.ndarray:
+        """The volume on the box (a view)."""
+        return self.volume[self.box]
+
+    @functools.cached_property
+    def template(self) -> np.ndarray:
+        """The registered template's intensities on the box."""
+        return self.fit.template_array(self.box)
+
+    def paste(self, patch: np.ndarray) -> np.ndarray:
+        """A copy of the whole volume with ``patch`` in the box."""
+        out = self.volume.copy()
+        out[self.box] = patch
+        return out
+
+
+def face_patch(
+    img: nib.spatialimages.SpatialImage,
+    config: RegistrationConfig | None = None,
+    *,
+    margin_mm: float = 0.0,
+    region: FaceRegion | None = None,
+) -> FacePatch | None:
+    """Register the template to ``img`` and cut out its face region grown by ``margin_mm``; None when
+    the face is outside the field of view."""
+    fit = register_template(img, config)
+    box = fit.face_box(margin_mm=margin_mm, region=region)
+    if box is None:
+        return None
+    volume = np.asarray(img.dataobj, dtype=np.float32)
+    zooms = np.linalg.norm(np.asarray(img.affine)[:3, :3], axis=0)
+    return FacePatch(volume=volume, zooms=zooms, fit=fit, box=box, face=fit.facemask_array(box, region))
+
+
+_MEMO: collections.OrderedDict[str, TemplateFit] = collections.OrderedDict()
+_MEMO_SIZE = 4
+
+
+def register_template(
+    img: nib.spatialimages.SpatialImage, config: RegistrationConfig | None = None, *, memo: bool = True
+) -> TemplateFit:
+    """Fit the template head to ``img`` (affine, mutual information) and resample it onto ``img``'s grid."""
+    config = config or RegistrationConfig()
+    if len(img.shape) != 3:
+        raise BenchmarkError(f"expected a 3D volume, got shape {img.shape}; pass one volume at a time")
+    key = f"{array_hash(img)}-{asdict(config)}"
+    if memo and key in _MEMO:
+        _MEMO.move_to_end(key)
+        return _MEMO[key]
+    fit = _register(img, config)
+    if memo:
+        _MEMO[key] = fit
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return fit
+
+
+def clear_memo() -> None:
+    """Forget the memoised fits (benchmarks time registration afresh)."""
+    _MEMO.clear()
+
+
+def _register(img: nib.spatialimages.SpatialImage, cfg: RegistrationConfig) -> TemplateFit:
+    """Register with every SimpleITK filter on one thread: threaded sums vary with scheduling, and a
+    benchmark must give the same numbers twice (registration runs on ~4 mm images, so this is cheap)."""
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        return _register_single_thread(img, cfg)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+def _register_single_thread(img: nib.spatialimages.SpatialImage, cfg: RegistrationConfig) -> TemplateFit:
+    tpl = load_template()
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    if not np.isfinite(data).all():
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    fixed = _shrunk(data, img.affine, cfg.spacing_mm)
+    moving = _shrunk(tpl.head, tpl.affine, cfg.spacing_mm)
+    try:
+        sim = sitk.Similarity3DTransform(
+            sitk.CenteredTransformInitializer(
+                fixed, moving, sitk.Similarity3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
+            )
+        )
+        _run(fixed, moving, sim, cfg, cfg.iterations[0])
+        affine = sitk.AffineTransform(3)
+        affine.SetCenter(sim.GetCenter())
+        affine.SetMatrix(sim.GetMatrix())
+        affine.SetTranslation(sim.GetTranslation())
+        metric = _run(fixed, moving, affine, cfg, cfg.iterations[1])
+    except RuntimeError as err:  # ITK: empty image, too few overlapping samples, ...
+        reason = next((ln.strip() for ln in str(err).splitlines() if "ITK ERROR" in ln), str(err).splitlines()[0])
+        raise BenchmarkError(
+            f"registering the template head failed ({reason}); is this a T1w head MRI?", img.get_filename()
+        ) from None
+
+    lps = _as_matrix(affine)  # subject LPS -> template LPS
+    world = _LPS @ lps @ _LPS  # subject RAS -> template RAS
+    return TemplateFit(
+        transform=affine,
+        world_matrix=world,
+        voxel_matrix=np.linalg.inv(tpl.affine) @ world @ img.affine,
+        affine=np.asarray(img.affine, dtype=np.float64).copy(),
+        shape=tuple(int(n) for n in img.shape),
+        metric=metric,
+    )
+
+
+def resample_voxels(
+    src: np.ndarray, vox: np.ndarray, shape: tuple[int, ...], edge: str = "zeros", slab: int = 32
+) -> np.ndarray:
+    """Trilinear ``out[v] = src[vox @ v]`` for a 4x4 voxel-to-voxel matrix (torch, in slabs to bound memory).
+
+    ``edge``: "zeros" pads with 0 outside ``src``, "border" repeats its edge values.
+    """
+    source = torch.from_numpy(np.ascontiguousarray(src, dtype=np.float32))[None, None]
+    m = torch.from_numpy(np.asarray(vox, dtype=np.float64)[:3]).float()
+    scale = torch.tensor([2.0 / max(n - 1, 1) for n in src.shape])
+    j = torch.arange(shape[1], dtype=torch.float32)[None, :, None, None]
+    k = torch.arange(shape[2], dtype=torch.float32)[None, None, :, None]
+    out = np.empty(shape, dtype=np.float32)
+    with torch.no_grad():
+        jk = m[:, 1] * j + m[:, 2] * k + m[:, 3]  # (1, J, K, 3)
+        for start in range(0, shape[0], slab):
+            i = torch.arange(start, min(start + slab, shape[0]), dtype=torch.float32)[:, None, None, None]
+            coords = (m[:, 0] * i + jk) * scale - 1.0  # source voxel index -> [-1, 1], axes (a0, a1, a2)
+            grid = coords.flip(-1)[None]  # grid_sample wants (x, y, z) = (a2, a1, a0)
+            res = F.grid_sample(source, grid, mode="bilinear", padding_mode=edge, align_corners=True)
+            out[start : start + i.shape[0]] = res[0, 0].numpy()
+    return out
+
+
+def _run(fixed, moving, transform, cfg: RegistrationConfig, iterations: int) -> float:
+    """Optimise ``transform`` in place; return the final metric value."""
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=cfg.histogram_bins)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(cfg.sampling, cfg.seed)
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0, minStep=1e-3, numberOfIterations=iterations, relaxationFactor=0.5
+    )
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel(list(cfg.shrink_factors))
+    reg.SetSmoothingSigmasPerLevel(list(cfg.smoothing_sigmas))
+    reg.SetInitialTransform(transform, inPlace=True)
+    reg.Execute(fixed, moving)
+    return float(reg.GetMetricValue())
+
+
+def _as_matrix(transform: sitk.Transform) -> np.ndarray:
+    """4x4 matrix of an affine ITK transform, read off by mapping the origin and unit points."""
+    o = np.array(transform.TransformPoint((0.0, 0.0, 0.0)))
+    m = np.eye(4)
+    for i in range(3):
+        e = np.zeros(3)
+        e[i] = 1.0
+        m[:3, i] = np.array(transform.TransformPoint(tuple(e))) - o
+    m[:3, 3] = o
+    return m
+
+
+def _shrunk(data: np.ndarray, affine: np.ndarray, spacing_mm: float) -> sitk.Image:
+    """An ITK image of ``data`` (physical geometry from ``affine``), block-averaged to about ``spacing_mm``."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)))
+    lps = _LPS @ affine
+    zooms = np.linalg.norm(lps[:3, :3], axis=0)
+    u, _, vt = np.linalg.svd(lps[:3, :3] / zooms)  # nearest orthonormal direction (drops any shear)
+    image.SetSpacing(tuple(float(z) for z in zooms))
+    image.SetDirection(tuple((u @ vt).ravel().tolist()))
+    image.SetOrigin(tuple(float(v) for v in lps[:3, 3]))
+    factors = [max(1, int(round(spacing_mm / z))) for z in zooms]
+    return sitk.BinShrink(image, factors) if max(factors) > 1 else image
+
+
+def _on_grid(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    out = nib.Nifti1Image(data.astype(np.float32, copy=False), affine)
+    out.set_qform(affine, 1)
+    out.set_sform(affine, 1)
+    return out
+
+
+def match_intensities(source: np.ndarray, target: np.ndarray, where: np.ndarray, quantiles: int = 101) -> np.ndarray:
+    """Map ``source`` intensities onto ``target``'s by quantile matching over the voxels ``where``.
+
+    Used to paint the template's tissue into a subject (refacing, the attacker's ``fill``): the
+    template's quantiles in a region are sent to the subject's quantiles in the same region.
+    """
+    if not where.any():
+        where = np.ones_like(where, dtype=bool)
+    q = np.linspace(0.0, 100.0, quantiles)
+    qs = np.percentile(source[where], q)
+    qt = np.percentile(target[where], q)
+    qs = qs + 1e-6 * np.arange(q.size) * max(float(qs[-1] - qs[0]), 1.0)  # strictly increasing for interp
+    return np.interp(source, qs, qt).astype(np.float32)

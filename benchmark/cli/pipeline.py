@@ -1,0 +1,134 @@
+"""``run``: the whole benchmark in one command.
+
+prepare (cached) -> anonymise the kit with every configured baseline (finished volumes kept) ->
+validate, score and track each baseline and extra submission -> build the leaderboard -> print it.
+
+The ``none`` baseline (the original volumes) is always scored, first, even when ``baselines`` leaves it
+out: it is the reference row (VoicePrivacy's original-versus-original), whose figures every
+submission's ``results.json`` carries as its ``reference`` block and the summary table prints beside
+every row.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from benchmark.submission.anonymize import anonymize_kit, baseline_dir, baseline_name
+from benchmark.core.config import build
+from benchmark.core.errors import BenchmarkError
+from benchmark.data.prepare import prepare, summary
+from benchmark.scoring.reference import REFERENCE_BASELINE
+
+
+def _folder_name(submission: Path) -> str:
+    """The submission's name without an archive suffix: ``team.tar.gz`` -> ``team``."""
+    from benchmark.submission.unpack import ARCHIVE_SUFFIXES
+
+    name = submission.name
+    return next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
+
+
+def _output_names(submissions: list[Path]) -> list[str]:
+    """One output folder name per submission: its folder name, ``-2``, ``-3``... after the first of a name
+    (``a/team`` and ``b/team`` must not write one folder)."""
+    names: list[str] = []
+    for sub in submissions:
+        name, n = _folder_name(sub), 1
+        while (name if n == 1 else f"{name}-{n}") in names:
+            n += 1
+        names.append(name if n == 1 else f"{name}-{n}")
+    return names
+
+
+def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, threads: int = 0) -> tuple[str, str]:
+    """Validate, score and track one submission (in a worker process when ``threads``); (status line,
+    team/system)."""
+    from benchmark.scoring.score import evaluate
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    path, results = evaluate(cfg, prepared, submission, out_dir, command="run")
+    status = (("reused (unchanged)" if results.get("reused") else "scored") if results["validation"]["ok"]
+              else f"INVALID: {results['validation']['reason']}")
+    sub = results["submission"]
+    return f"{submission}: {status} -> {path}", f"{sub['team']}/{sub['system']}"
+
+
+def run(cfg: DictConfig) -> int:
+    from baselines import get_baseline
+
+    from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
+    from benchmark.tracking import tracking_config
+
+    start = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def lap(stage: str, t0: float) -> float:
+        now = time.perf_counter()
+        stages[stage] = stages.get(stage, 0.0) + now - t0
+        return now
+
+    prepared = prepare(cfg)
+    print(summary(prepared))
+    t = lap("prepare", start)
+    submissions: list[Path] = []
+    # the none baseline (the original volumes) is always scored, first: the reference, the attack's strength
+    baselines = [REFERENCE_BASELINE] + [b for b in cfg.baselines if b != REFERENCE_BASELINE]
+    if REFERENCE_BASELINE not in cfg.baselines:
+        print(f"scoring the '{REFERENCE_BASELINE}' baseline too, as the reference (the attack's strength)")
+    chosen = baseline_name(cfg) if cfg.get("baseline") is not None else None
+    for name in baselines:
+        out = baseline_dir(cfg.paths.submissions_dir, name)
+        # the chosen baseline (run baseline=X ...) carries the command line's overrides (baseline.seed=...)
+        baseline = build(cfg.baseline, "baseline") if name == chosen else get_baseline(name)
+        anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers)
+        submissions.append(out)
+        t = lap("anonymise", t)
+    submissions += [Path(s) for s in cfg.submissions]
+    if not submissions:
+        raise BenchmarkError("nothing to score: give baselines=[...] or submissions=[dir, ...]")
+    out_root = Path(cfg.output_dir or Path(cfg.paths.outputs_dir) / "run" / _dt.datetime.now().strftime(
+        "%Y-%m-%d_%H-%M-%S"))
+    # none first (the others read its figures as their reference), then the rest, `workers` at a time:
+    # each submission is scored on its own, so the results equal a serial run's
+    out_dirs = [out_root / name for name in _output_names(submissions)]
+    names: dict[str, list[Path]] = {}
+
+    def report(done: tuple[str, str], submission: Path) -> None:
+        print(done[0], flush=True)
+        names.setdefault(done[1], []).append(submission)
+
+    report(_evaluate_one(cfg, prepared, submissions[0], out_dirs[0]), submissions[0])
+    rest = list(zip(submissions[1:], out_dirs[1:]))
+    if cfg.workers > 1 and len(rest) > 1:
+        from joblib import Parallel, delayed
+
+        n = min(cfg.workers, len(rest))
+        jobs = (delayed(_evaluate_one)(cfg, prepared, sub, out, max(1, (os.cpu_count() or 1) // n))
+                for sub, out in rest)
+        for done, (sub, _) in zip(Parallel(n_jobs=n, return_as="generator")(jobs), rest):
+            report(done, sub)
+    else:
+        for sub, out in rest:
+            report(_evaluate_one(cfg, prepared, sub, out), sub)
+    for name, subs in names.items():
+        if len(subs) > 1:  # the leaderboard has one row per team/system: the last run tracked
+            print(f"warning: {len(subs)} submissions declare {name} ({', '.join(map(str, subs))}); the "
+                  "leaderboard shows one row per team/system, the last one tracked; give each its own "
+                  "system name in submission.yaml", flush=True)
+    t = lap("validate and score", t)
+    lb = leaderboard_config(cfg)
+    board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)
+    lap("leaderboard", t)
+    print()
+    print(terminal_table(board))
+    print(f"\nleaderboard: {board / 'index.html'}  ({time.perf_counter() - start:.0f} s: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
+    return 0

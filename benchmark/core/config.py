@@ -1,0 +1,204 @@
+"""Structured configs: the top-level schema, and typed schemas derived from each component's class.
+
+Hydra composes ``conf/``; the top-level :class:`Config` dataclass checks every fixed key and type.
+Each group node (``dataset``, ``baseline``, ``attack`` ...) names its class in ``_target_``; its schema is
+derived from that class's fields or ``__init__`` signature (:func:`schema_for`), so a wrong key or
+type in any group is caught before anything runs, with the key named, and the class stays the one
+place where a component's parameters are declared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from benchmark.data.splits import SplitFractions
+from benchmark.core.errors import BenchmarkError
+from benchmark.leaderboard import LeaderboardConfig
+from benchmark.submission.validate import ValidationConfig
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+@dataclass
+class PathsConfig:
+    cache_dir: str = ".cache"  # renders, embeddings, brain masks, generated cohorts
+    prepared_dir: str = "prepared"  # splits, trial lists, keys (organiser-only) and the participant kit
+    submissions_dir: str = "submissions"
+    leaderboard_dir: str = "leaderboard"
+    outputs_dir: str = "outputs"
+
+
+@dataclass
+class LimitsConfig:
+    max_voxels: int = 1 << 28  # a header declaring more voxels is refused before any array is allocated
+
+
+@dataclass
+class PrepareConfig:
+    write_kit: bool = True  # also write the participant kit (volumes under pseudonyms, list of ids)
+
+
+@dataclass
+class FinetuneConfig:
+    """Training of the semi-informed attacker's embedding head with the ArcFace loss (benchmark.attacks.adapt).
+
+    The head is a linear map started at the identity and pulled back to it (L2-SP); its checkpoints
+    every ``eval_every`` epochs compete with the pretrained recogniser in cross-validation on the pool.
+    With ``network: true`` the ArcFace recogniser's output block is also fine-tuned first (slower).
+    """
+
+    epochs: int = 40  # 0: no head
+    eval_every: int = 10  # checkpoint (candidate) interval, epochs
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    l2sp: float = 1e-3  # weight of ||W - I||^2 (L2-SP: stay near the pretrained map)
+    margin: float = 0.2  # additive angular margin m, radians
+    scale: float = 32.0  # s
+    budget_s: float = 20.0  # stop a training run after this many seconds (per fold and final)
+    seed: int = 0
+    network: bool = False  # ArcFace only: also fine-tune the recogniser's output block (cached)
+    weight_decay: float = 5e-4  # network fine-tuning only
+
+
+@dataclass
+class AdaptConfig:
+    """How the semi-informed attacker adapts to a submission on its anonymised training pool."""
+
+    # augmentation views for training (the attack's own views come first); each costs a render per pool volume
+    views: list[Any] = field(default_factory=lambda: [{}, {"azimuth": -12}, {"azimuth": 12}])
+    folds: int = 3  # person-level cross-validation folds on the pool for choosing the back end
+    shift: bool = True  # candidate: mean shift of anonymised trials onto the enrollment domain
+    snorm: bool = True  # candidate: S-norm against pool cohorts
+    min_gain: float = 0.0  # a candidate must beat the pretrained recogniser's pool EER by this much
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+@dataclass
+class ScoringConfig:
+    splits: list[str] = field(default_factory=lambda: ["test"])
+    conditions: list[str] = field(default_factory=lambda: ["mri2mri", "photo2mri"])
+    attacks: list[str] = field(default_factory=lambda: ["arcface", "dlib", "geo"])  # names in conf/attack
+    knowledge: list[str] = field(default_factory=lambda: ["ignorant", "lazy_informed", "semi_informed"])
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    bootstrap: int = 1000  # person-level resamples for the confidence intervals; 0 = none
+    ci_level: float = 0.95
+    utility: bool = True  # brain preservation of every anonymised volume
+    attributes: bool = True  # attribute inference (age, sex) from the trial embeddings (benchmark.scoring.attributes)
+    reference: bool = True  # add the 'none' baseline's figures as results.json's reference block
+    plots: bool = True  # DET and linkability plots
+    reuse: bool = True  # an unchanged submission's cached results (benchmark.scoring.result_cache); false: score anew
+
+
+@dataclass
+class Config:
+    dataset: Any = None
+    baseline: Any = None
+    tracking: Any = None
+    splits: SplitFractions = field(default_factory=SplitFractions)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    baselines: list[str] = field(default_factory=lambda: ["none", "quickshear", "facemask", "blur", "refacing"])
+    submissions: list[str] = field(default_factory=list)  # extra submission folders for run
+    submission: str = ""  # a submission folder or archive (validate, score)
+    kit_dir: str = ""  # the participant kit to validate against; default: the prepared one
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
+    output_dir: str = ""  # where score writes; default outputs/score/<date>/<team>-<system>
+    progress: bool = True
+    workers: int = 1  # processes for per-volume work (anonymisation); results equal a serial run's
+    seed: int = 0
+
+
+_SIMPLE = (int, float, str, bool)
+
+
+def _omegaconf_type(tp: Any) -> Any:
+    """The annotation if OmegaConf can validate it, else Any."""
+    if tp in _SIMPLE:
+        return tp
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union and len(args) == 2 and type(None) in args:
+        inner = _omegaconf_type(next(a for a in args if a is not type(None)))
+        return typing.Optional[inner] if inner is not Any else Any
+    if origin in (list, tuple) and args and args[0] in _SIMPLE:
+        return list[args[0]]
+    return Any
+
+
+@lru_cache(maxsize=None)
+def schema_for(target: str) -> type:
+    """A dataclass with ``_target_`` and the typed parameters of the class ``target`` names."""
+    cls = get_class(target)
+    params: list[tuple[str, Any, Any]] = [("_target_", str, field(default=target))]
+    hints = typing.get_type_hints(cls.__init__ if not dataclasses.is_dataclass(cls) else cls)
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else "???")
+            params.append((f.name, _omegaconf_type(hints.get(f.name, Any)), field(default_factory=lambda d=default: d)))
+    else:
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            default = "???" if p.default is inspect.Parameter.empty else p.default
+            params.append((name, _omegaconf_type(hints.get(name, Any)), field(default_factory=lambda d=default: d)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Config", params)
+
+
+def validate_node(node: DictConfig, where: str) -> DictConfig:
+    """Merge a component node onto its class's schema; a wrong key or type raises BenchmarkError."""
+    if node is None:
+        return node
+    target = node.get("_target_")
+    if not target:
+        raise BenchmarkError(f"config group '{where}' has no _target_")
+    try:
+        if isinstance(node, DictConfig):  # resolve ${...} against the whole config while it is attached
+            node = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+        schema = OmegaConf.structured(schema_for(target))
+        merged = OmegaConf.merge(schema, node)
+    except OmegaConfBaseException as exc:
+        raise BenchmarkError(config_error_line(exc, prefix=where)) from None
+    except (ImportError, ValueError) as exc:
+        raise BenchmarkError(f"config: '{where}._target_': cannot load {target} ({exc})") from None
+    return merged
+
+
+def config_error_line(exc: BaseException, prefix: str = "") -> str:
+    """One line naming the key: "config: 'dataset.n_persons': Value 'x' could not be converted to Integer"."""
+    cause = exc
+    while cause.__cause__ is not None and not getattr(cause, "full_key", None):
+        cause = cause.__cause__
+    key = getattr(cause, "full_key", None) or getattr(cause, "key", None) or ""
+    if prefix and key and not str(key).startswith(prefix):
+        key = f"{prefix}.{key}"
+    msg = str(getattr(cause, "msg", None) or cause).strip().splitlines()
+    msg = msg[0] if msg else type(cause).__name__
+    return f"config: '{key}': {msg}" if key else f"config: {msg}"
+
+
+def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
+    """Validate a component node and instantiate it (``hydra.utils.instantiate``)."""
+    return instantiate(validate_node(node, where), **kwargs)
+
+
+def register() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=Config)

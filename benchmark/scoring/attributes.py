@@ -1,0 +1,246 @@
+"""Attribute inference, the seed study's second attack: can age and sex still be read from defaced scans?
+
+Threat model (the hospital-breach attacker of ``mri2mri``, ``ignorant`` knowledge): the attacker holds
+*original* scans of some persons together with their age and sex (the split's mri2mri enrollment:
+session-1 volumes, pretrained recogniser), trains a scikit-learn model from those embeddings to the
+attributes, and applies it to the embeddings of the *anonymised* trial renders. When a split has no
+mri2mri list (persons with a single session) the photo2mri enrollment (photographs) is used instead,
+and a message says so.
+
+The persons whose attributes are predicted are never in the model's training set: predictions are
+cross-fitted over folds of persons (train on the enrollment of the other folds, predict this fold's
+trials). Otherwise the trial's own enrollment would be in the training data and re-identification
+would pass for attribute inference. Models are regularised for small sets: ridge regression with the
+penalty chosen by efficient leave-one-out (``RidgeCV``) for age, and an L2 logistic regression with C
+chosen by stratified cross-validation (``LogisticRegressionCV``, liblinear, class-balanced, seeded) for
+sex, both on standardised embeddings.
+
+Scores and chance levels come from :func:`benchmark.metrics.age_scores` and
+:func:`benchmark.metrics.sex_scores`, with the attacker's training labels (all enrollment labels) as
+the reference of chance; intervals are a person-level percentile bootstrap of the fixed predictions.
+Keys: ``attributes/<attack>/<metric>`` with ``age_r2``, ``age_mae`` (years, not a fraction),
+``sex_accuracy``, ``sex_balanced_accuracy``, each with ``_chance`` and ``_ci_low``/``_ci_high``, and
+``n_persons``. A metric that cannot be computed (fewer than two persons of a sex, constant ages, too
+few persons) is left out with a message; nothing raises.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+import benchmark.metrics as M
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.progress import progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from benchmark.attacks import Attack
+    from benchmark.scoring.score import Scorer
+
+FOLDS = 5
+ALPHAS = np.logspace(-2, 5, 15)
+CS = np.logspace(-4, 2, 13)
+METRICS = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")
+
+
+@dataclass
+class AttributeSet:
+    """Embeddings with the person of each row: the attacker's labelled enrollment and the trials to infer."""
+
+    x_enroll: np.ndarray  # (n_e, d)
+    enroll_person: np.ndarray  # (n_e,)
+    x_trial: np.ndarray  # (n_t, d)
+    trial_person: np.ndarray  # (n_t,)
+    age: Mapping[str, Optional[float]]  # person -> age (None: unknown)
+    sex: Mapping[str, Optional[str]]  # person -> "M" / "F" (None: unknown)
+
+
+def _age_model(seed: int):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
+
+
+def _sex_model(seed: int, min_class: int):
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cv = StratifiedKFold(n_splits=min(5, min_class), shuffle=True, random_state=seed)
+    return make_pipeline(StandardScaler(), LogisticRegressionCV(
+        Cs=CS, cv=cv, class_weight="balanced", scoring="balanced_accuracy", solver="liblinear", max_iter=5000,
+        random_state=seed))
+
+
+def person_folds(persons: Sequence[str], folds: int, seed: int) -> list[set[str]]:
+    """Persons shuffled (seeded) and dealt into at most ``folds`` folds."""
+    order = sorted(set(persons))
+    np.random.default_rng([seed, 6]).shuffle(order)
+    k = max(1, min(folds, len(order)))
+    return [set(order[i::k]) for i in range(k)]
+
+
+def cross_fit(x_train: np.ndarray, y_train: np.ndarray, g_train: np.ndarray, x_test: np.ndarray,
+              g_test: np.ndarray, fit: Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]],
+              folds: list[set[str]]) -> np.ndarray:
+    """Predictions for ``x_test``, each by a model fitted without the rows of the test row's person fold.
+
+    ``fit(x, y)`` returns a predict function; it may raise :class:`BenchmarkError` (then the error
+    propagates, naming why a fold could not be fitted).
+    """
+    out = np.empty(len(x_test), dtype=object)
+    for fold in folds:
+        test = np.isin(g_test, list(fold))
+        if not test.any():
+            continue
+        train = ~np.isin(g_train, list(fold))
+        predict = fit(x_train[train], y_train[train])
+        out[test] = predict(x_test[test])
+    return out
+
+
+def _fit_age(seed: int):
+    def fit(x, y):
+        if len(x) < 3 or np.ptp(y.astype(float)) == 0:
+            raise BenchmarkError(f"age: a fold's training set has {len(x)} person(s) or constant ages")
+        model = _age_model(seed).fit(x, y.astype(float))
+        return lambda z: model.predict(z)
+    return fit
+
+
+def _fit_sex(seed: int):
+    def fit(x, y):
+        classes, counts = np.unique(y.astype(str), return_counts=True)
+        if classes.size < 2 or counts.min() < 2:
+            have = ", ".join(f"{c}: {n}" for c, n in zip(classes, counts)) or "none"
+            raise BenchmarkError(f"sex: a fold's training set needs two persons of each sex (has {have})")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter on tiny folds
+            model = _sex_model(seed, int(counts.min())).fit(x, y.astype(str))
+        return lambda z: model.predict(z)
+    return fit
+
+
+def bootstrap_interval(fn: Callable[[np.ndarray], dict], n_rows: int, keys: Sequence[str], n: int, level: float,
+                       seed: int) -> dict[str, tuple[float, float]]:
+    """Percentile interval of ``fn(rows)[key]`` over ``n`` resamples of the rows (persons), seeded.
+
+    A resample on which ``fn`` raises (one sex only, constant ages) is skipped; with fewer than half
+    the resamples usable no interval is given.
+    """
+    rng = np.random.default_rng([seed, 7])
+    values: dict[str, list[float]] = {k: [] for k in keys}
+    for _ in range(n):
+        idx = rng.integers(0, n_rows, n_rows)
+        try:
+            got = fn(idx)
+        except BenchmarkError:
+            continue
+        for k in keys:
+            values[k].append(got[k])
+    alpha = (1.0 - level) / 2.0
+    return {k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1.0 - alpha)))
+            for k, v in values.items() if len(v) >= max(1, n // 2)}
+
+
+def infer(data: AttributeSet, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+          folds: int = FOLDS) -> tuple[dict[str, float], list[str]]:
+    """Attribute inference metrics (keys without the ``attributes/<attack>/`` prefix) and messages."""
+    out: dict[str, float] = {}
+    messages: list[str] = []
+    fold_sets = person_folds(data.trial_person, folds, seed)
+    out["n_persons"] = float(len(set(data.trial_person)))
+
+    def labelled(mapping, cast):
+        ok_e = np.array([mapping.get(p) is not None for p in data.enroll_person], bool)
+        ok_t = np.array([mapping.get(p) is not None for p in data.trial_person], bool)
+        y_e = np.array([cast(mapping[p]) for p in data.enroll_person[ok_e]], dtype=object)
+        y_t = np.array([cast(mapping[p]) for p in data.trial_person[ok_t]], dtype=object)
+        return ok_e, ok_t, y_e, y_t
+
+    # age
+    ok_e, ok_t, y_e, y_t = labelled(data.age, float)
+    try:
+        if ok_t.sum() < 2:
+            raise BenchmarkError(f"age: {int(ok_t.sum())} trial person(s) with a known age")
+        pred = cross_fit(data.x_enroll[ok_e], y_e, data.enroll_person[ok_e], data.x_trial[ok_t],
+                         data.trial_person[ok_t], _fit_age(seed), fold_sets).astype(float)
+        out.update(_scored("age", ("r2", "mae"), M.age_scores, y_t.astype(float), pred, y_e.astype(float),
+                           n_boot, level, seed))
+    except BenchmarkError as exc:
+        messages.append(f"age not inferred: {exc}")
+
+    # sex
+    ok_e, ok_t, y_e, y_t = labelled(data.sex, str)
+    try:
+        classes, counts = np.unique(y_t.astype(str), return_counts=True)
+        if classes.size < 2:
+            raise BenchmarkError(f"sex: the trials hold {'one sex only' if classes.size else 'no known sex'}")
+        pred = cross_fit(data.x_enroll[ok_e], y_e, data.enroll_person[ok_e], data.x_trial[ok_t],
+                         data.trial_person[ok_t], _fit_sex(seed), fold_sets).astype(str)
+        out.update(_scored("sex", ("accuracy", "balanced_accuracy"), M.sex_scores, y_t.astype(str), pred,
+                           y_e.astype(str), n_boot, level, seed))
+    except BenchmarkError as exc:
+        messages.append(f"sex not inferred: {exc}")
+    return out, messages
+
+
+def _scored(prefix: str, metrics: tuple[str, ...], score, y_true: np.ndarray, pred: np.ndarray,
+            y_train: np.ndarray, n_boot: int, level: float, seed: int) -> dict[str, float]:
+    """``<prefix>_<m>`` and ``<prefix>_<m>_chance`` for each metric ``m`` of ``score`` (``metrics.age_scores``
+    or ``sex_scores``), with person-level bootstrap intervals ``_ci_low`` / ``_ci_high`` when ``n_boot``."""
+    got = score(y_true, pred, y_train=y_train)
+    out = {}
+    for m in metrics:
+        out[f"{prefix}_{m}"], out[f"{prefix}_{m}_chance"] = got[m], got[f"chance_{m}"]
+    if n_boot > 0:
+        ci = bootstrap_interval(lambda i: score(y_true[i], pred[i], y_train=y_train), len(pred), metrics,
+                                n_boot, level, seed)
+        for k, (lo, hi) in ci.items():
+            out[f"{prefix}_{k}_ci_low"], out[f"{prefix}_{k}_ci_high"] = lo, hi
+    return out
+
+
+def attribute_results(scorer: "Scorer", split: str, attacks: Mapping[str, "Attack"], n_boot: int, level: float,
+                      seed: int, show: bool = False) -> tuple[dict[str, float], list[str]]:
+    """``attributes/<attack>/*`` of one split: embeddings from the scorer (cached), then :func:`infer`."""
+    prepared = scorer.prepared
+    tl = prepared.trial_list(split, "mri2mri")
+    photos = tl is None
+    if photos:
+        tl = prepared.trial_list(split, "photo2mri")
+    if tl is None:
+        return {}, [f"{split}/attributes: skipped, the split has no enrollment to train on"]
+    messages = [f"{split}/attributes: no mri2mri enrollment, trained on photographs"] if photos else []
+    participants = prepared.dataset.participants
+    age = {p: participants[p].age for p in participants}
+    sex = {p: participants[p].sex for p in participants}
+    trial_ids = sorted(v.pseudonym for v in prepared.splits.volumes if v.split == split and v.role == "trial")
+    out: dict[str, float] = {}
+    for name, attack in attacks.items():
+        enroll = {e: (scorer.photos(attack, e) if photos else scorer.original_volume(attack, e))
+                  for e in progress(sorted(tl.enroll), f"{split}/attributes/{name}: enroll", show)}
+        trials = {t: scorer.submitted_volume(attack, t)
+                  for t in progress(trial_ids, f"{split}/attributes/{name}: trials", show)}
+        enroll = {e: v for e, v in enroll.items() if v is not None}
+        trials = {t: v for t, v in trials.items() if v is not None}
+        if len(enroll) < 3 or len(trials) < 2:
+            messages.append(f"{split}/attributes/{name}: skipped, {len(enroll)} enrollment(s) and {len(trials)} "
+                            "trial(s) embedded (needs 3 and 2)")
+            continue
+        data = AttributeSet(
+            x_enroll=np.stack([v.vector for v in enroll.values()]),
+            enroll_person=np.array([tl.enroll[e] for e in enroll]),
+            x_trial=np.stack([v.vector for v in trials.values()]),
+            trial_person=np.array([scorer.key[t].participant_id for t in trials]),
+            age=age, sex=sex)
+        got, msgs = infer(data, n_boot, level, seed)
+        out.update({f"attributes/{name}/{k}": float(v) for k, v in got.items()})
+        messages += [f"{split}/attributes/{name}: {m}" for m in msgs]
+    return out, messages

@@ -1,0 +1,49 @@
+"""The submission format: ``<dir>/submission.yaml`` (team, system, description) and
+``<dir>/volumes/<id>.nii.gz`` for every id of the published list, each on the grid of the volume it replaces."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import write_text
+
+REQUIRED_FIELDS = ("team", "system", "description")
+
+
+@dataclass
+class SubmissionInfo:
+    team: str
+    system: str
+    description: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.team}/{self.system}"
+
+
+def read_info(folder: str | Path) -> SubmissionInfo:
+    path = Path(folder) / "submission.yaml"
+    if not path.is_file():
+        raise BenchmarkError("submission.yaml is missing (fields: team, system, description)", path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BenchmarkError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
+    if not isinstance(data, dict):
+        raise BenchmarkError("must be a mapping with fields team, system, description", path)
+    missing = [k for k in REQUIRED_FIELDS if not isinstance(data.get(k), str) or not data[k].strip()]
+    if missing:
+        raise BenchmarkError(f"missing or empty field(s): {', '.join(missing)}", path)
+    return SubmissionInfo(*(data[k].strip() for k in REQUIRED_FIELDS))
+
+
+def write_info(folder: str | Path, info: SubmissionInfo) -> Path:
+    return write_text(Path(folder) / "submission.yaml", yaml.safe_dump(asdict(info), sort_keys=False))
+
+
+def volume_path(folder: str | Path, volume_id: str) -> Path:
+    return Path(folder) / "volumes" / f"{volume_id}.nii.gz"

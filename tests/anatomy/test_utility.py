@@ -1,0 +1,130 @@
+"""Brain preservation figures (benchmark.anatomy.preservation) and the cached deepbet masker (benchmark.anatomy.brainmask)."""
+
+from __future__ import annotations
+
+import math
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from benchmark.anatomy.brainmask import BrainMasker
+from benchmark.core.cache import DiskCache
+from benchmark.core.errors import BenchmarkError
+from benchmark.anatomy.preservation import PSNR_CAP_DB, brain_preservation, summarise
+
+
+class ThresholdMasker:
+    """Stand-in for deepbet: brain = voxels above 50."""
+
+    def __call__(self, img, *, cached=True):
+        return np.asarray(img.dataobj) > 50
+
+
+def volume(data, zooms=(2.0, 2.0, 2.0)):
+    return nib.Nifti1Image(np.asarray(data, dtype=np.int16), np.diag([*zooms, 1.0]))
+
+
+def test_figures_by_hand():
+    a = np.zeros((10, 10, 10), np.int16)
+    a[2:8, 2:8, 2:8] = 100  # 216 brain voxels of 8 mm^3
+    b = a.copy()
+    b[2, 2:8, 2:8] = 0  # 36 brain voxels removed
+    b[3, 3, 3] = 90  # one more changed, still brain
+    r = brain_preservation(volume(a), volume(b), masker=ThresholdMasker())
+    assert r["brain_dice"] == pytest.approx(2 * 180 / (216 + 180))
+    assert r["brain_changed_fraction"] == pytest.approx(37 / 216)
+    assert r["tiv_original_ml"] == pytest.approx(216 * 8 / 1000)
+    assert r["tiv_change_ml"] == pytest.approx(-36 * 8 / 1000)
+    assert r["tiv_change_fraction"] == pytest.approx(-36 / 216)
+    mse = (36 * 100**2 + 10**2) / 216
+    assert r["brain_psnr_db"] == pytest.approx(10 * math.log10(100**2 / mse))
+    assert r["failure"] is True
+
+
+def test_identical_volumes():
+    a = np.zeros((8, 8, 8), np.int16)
+    a[2:6, 2:6, 2:6] = 100
+    r = brain_preservation(volume(a), volume(a.copy()), masker=ThresholdMasker())
+    assert r["brain_dice"] == 1.0 and r["brain_changed_fraction"] == 0.0 and r["tiv_change_ml"] == 0.0
+    assert r["brain_psnr_db"] == PSNR_CAP_DB and r["failure"] is False
+
+
+def test_failure_from_changed_voxels_alone():
+    a = np.zeros((10, 10, 10), np.int16)
+    a[1:9, 1:9, 1:9] = 100  # 512 voxels; change 6 of them (> 1%) without leaving the mask
+    b = a.copy()
+    b[4, 4, 1:7] = 120
+    r = brain_preservation(volume(a), volume(b), masker=ThresholdMasker())
+    assert r["brain_dice"] == 1.0 and r["failure"] is True
+
+
+def test_grid_mismatch_and_paths(tmp_path):
+    a = np.zeros((8, 8, 8), np.int16)
+    a[2:6, 2:6, 2:6] = 100
+    nib.save(volume(a), tmp_path / "a.nii.gz")
+    nib.save(volume(a, zooms=(1.0, 2.0, 2.0)), tmp_path / "b.nii.gz")
+    with pytest.raises(BenchmarkError, match="b.nii.gz: anonymised volume is not on the original's grid"):
+        brain_preservation(tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", masker=ThresholdMasker())
+    same = brain_preservation(tmp_path / "a.nii.gz", str(tmp_path / "a.nii.gz"), masker=ThresholdMasker())
+    assert same["brain_dice"] == 1.0
+
+
+def test_summarise():
+    rows = [
+        {"brain_dice": 1.0, "brain_changed_fraction": 0.0, "tiv_change_ml": 0.5, "tiv_change_fraction": 0.001,
+         "brain_psnr_db": 100.0, "failure": False},
+        {"brain_dice": 0.9, "brain_changed_fraction": 0.2, "tiv_change_ml": -3.0, "tiv_change_fraction": -0.01,
+         "brain_psnr_db": 30.0, "failure": True},
+    ]
+    s = summarise(rows)
+    assert s["n"] == 2 and s["failure_rate"] == 0.5
+    assert s["brain_dice_mean"] == pytest.approx(0.95) and s["brain_dice_worst"] == 0.9
+    assert s["brain_changed_fraction_worst"] == 0.2
+    assert s["tiv_change_ml_worst"] == -3.0 and s["brain_psnr_db_worst"] == 30.0
+    assert summarise([]) == {"n": 0}
+
+
+def test_deepbet_mask_of_the_template_is_cached(template_img, masker):  # noqa: F811
+    before = masker.computed
+    mask = masker(template_img)
+    assert mask.shape == template_img.shape and mask.dtype == bool
+    assert 1100 < mask.sum() * np.prod(template_img.header.get_zooms()) / 1000 < 1700  # mL, an adult brain
+    assert masker.computed <= before + 1
+    hits = masker.cache.hits
+    assert np.array_equal(masker(template_img), mask)
+    assert masker.computed <= before + 1 and masker.cache.hits == hits + 1
+
+
+class StubBet:
+    """deepbet's interface without the network: 'brain' = bright voxels of the canonical (RAS) array."""
+
+    def __init__(self):
+        self.seen = None
+
+    def run_model(self, x):
+        self.seen = x.copy()
+        return (x > 50).astype(np.float32)
+
+    def postprocess(self, mask, n_dilate=0):
+        return mask
+
+
+def test_masks_come_back_in_the_input_voxel_order(monkeypatch, tmp_path):
+    stub = StubBet()
+    monkeypatch.setattr("benchmark.anatomy.brainmask._deepbet", lambda no_gpu: stub)
+    rng = np.random.default_rng(0)
+    data = (rng.random((6, 7, 8)) * 100).astype(np.int16)
+    ras = nib.Nifti1Image(data, np.diag([2.0, 2.0, 3.0, 1.0]))
+    # the same voxels stored P-I-R with a flipped axis: new[a, b, c] = old[c, n1 - 1 - a, n2 - 1 - b]
+    new = np.ascontiguousarray(data[:, ::-1, ::-1].transpose(1, 2, 0))
+    perm = np.array([[0, 0, 1, 0], [-1, 0, 0, 6], [0, -1, 0, 7], [0, 0, 0, 1.0]])
+    pir = nib.Nifti1Image(new, ras.affine @ perm)
+    masker = BrainMasker(cache=DiskCache(tmp_path))
+    m_pir = masker(pir)
+    assert np.array_equal(stub.seen, data)  # deepbet saw the RAS array
+    assert np.array_equal(m_pir, new > 50)
+    assert np.array_equal(masker(pir), m_pir) and masker.computed == 1 and masker.cache.hits == 1
+    # the RAS copy holds the same canonical array: same cache entry, mask in its own voxel order
+    assert np.array_equal(masker(ras), data > 50) and masker.computed == 1 and masker.cache.hits == 2
+    assert np.array_equal(masker(pir, cached=False), m_pir) and masker.computed == 2

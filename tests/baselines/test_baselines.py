@@ -1,0 +1,162 @@
+"""Defacing baselines: one interface, the input grid exactly, the face changed and the brain kept."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from baselines import Baseline, available, get_baseline
+from baselines.base import otsu_threshold
+from benchmark.anatomy.brainmask import BrainMasker
+from benchmark.core.errors import BenchmarkError
+from benchmark.anatomy.template import load_template
+from benchmark.anatomy.preservation import brain_preservation
+from tests.helpers import back_to_template_order, dice
+
+NAMES = ["blur", "facemask", "none", "quickshear", "refacing"]
+REAL = ["sub-A/ses-supine", "sub-A/ses-prone", "sub-A/ses-leftside", "sub-A/ses-rightside", "sub-B/ses-1"]
+
+
+def anonymize_all(img: nib.Nifti1Image, masker: BrainMasker) -> dict[str, nib.Nifti1Image]:
+    return {name: get_baseline(name, **({"masker": masker} if name == "quickshear" else {})).anonymize(img)
+            for name in NAMES}
+
+
+@pytest.fixture(scope="session")
+def template_out(template_img, masker):  # noqa: F811
+    return anonymize_all(template_img, masker)
+
+
+@pytest.fixture(scope="session")
+def oblique_out(oblique_img, masker):  # noqa: F811
+    return anonymize_all(oblique_img, masker)
+
+
+def assert_same_grid(img: nib.Nifti1Image, out: nib.Nifti1Image) -> None:
+    assert out.shape == img.shape
+    assert np.array_equal(out.affine, img.affine)
+    assert out.get_data_dtype() == np.asanyarray(img.dataobj).dtype
+    for field in ("dim", "pixdim", "qform_code", "sform_code", "srow_x", "srow_y", "srow_z", "xyzt_units"):
+        assert np.array_equal(out.header[field], img.header[field]), field
+
+
+def face_tissue() -> np.ndarray:
+    """Head voxels of the template inside pydeface's face mask."""
+    tpl = load_template()
+    return (tpl.keep < 0.5) & (tpl.head > otsu_threshold(tpl.head))
+
+
+def test_registry():
+    assert available() == NAMES
+    for name in NAMES:
+        assert isinstance(get_baseline(name), Baseline)
+    assert get_baseline("blur", sigma_mm=2.5).sigma_mm == 2.5
+    assert get_baseline("facemask", **{"registration.seed": 7}).registration.seed == 7
+    with pytest.raises(BenchmarkError, match="unknown baseline 'nope'"):
+        get_baseline("nope")
+
+
+def test_rejects_4d():
+    img = nib.Nifti1Image(np.zeros((4, 4, 4, 2), np.int16), np.eye(4))
+    with pytest.raises(BenchmarkError, match="3D"):
+        get_baseline("none").anonymize(img)
+
+
+class NoBrain:
+    def mask_image(self, img):
+        return nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine)
+
+
+def test_quickshear_without_a_brain_says_so():
+    img = nib.Nifti1Image(np.ones((8, 8, 8), np.int16), np.eye(4))
+    with pytest.raises(BenchmarkError, match="no brain"):
+        get_baseline("quickshear", masker=NoBrain()).anonymize(img)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_input_grid_on_template_and_oblique_copy(name, template_img, oblique_img,  # noqa: F811
+                                                  template_out, oblique_out, tmp_path):
+    for img, out in ((template_img, template_out[name]), (oblique_img, oblique_out[name])):
+        assert_same_grid(img, out)
+    nib.save(template_out[name], tmp_path / "out.nii")
+    assert np.array_equal(nib.load(tmp_path / "out.nii").affine, template_img.affine)
+
+
+def test_none_is_identity_and_others_are_not(template_img, template_out):  # noqa: F811
+    x = np.asanyarray(template_img.dataobj)
+    assert np.array_equal(np.asanyarray(template_out["none"].dataobj), x)
+    for name in set(NAMES) - {"none"}:
+        assert not np.array_equal(np.asanyarray(template_out[name].dataobj), x), name
+
+
+@pytest.mark.parametrize("name, min_removed", [("facemask", 0.95), ("quickshear", 0.3)])
+def test_face_removed_brain_kept(name, min_removed, template_img, template_out, masker):  # noqa: F811
+    out = np.asanyarray(template_out[name].dataobj)
+    face = face_tissue()
+    assert (out[face] == 0).mean() >= min_removed
+    result = brain_preservation(template_img, template_out[name], masker=masker)
+    assert result["brain_dice"] >= 0.98
+    assert result["brain_changed_fraction"] == 0.0
+    assert not result["failure"]
+
+
+@pytest.mark.parametrize("name", ["blur", "refacing"])
+def test_face_altered_brain_untouched(name, template_img, template_out, masker):  # noqa: F811
+    x = np.asanyarray(template_img.dataobj)
+    out = np.asanyarray(template_out[name].dataobj)
+    face = face_tissue()
+    if name == "blur":  # the band under the surface changes, deep tissue does not
+        assert (out[face] != x[face]).mean() >= 0.2
+    brain = masker(template_img)
+    assert (out[brain] != x[brain]).mean() <= 0.001
+
+
+def test_oblique_copy_defaces_the_same_anatomy(template_out, oblique_out):
+    x = np.asanyarray(template_out["none"].dataobj)
+    for name in ("facemask", "quickshear", "blur"):
+        changed = np.asanyarray(template_out[name].dataobj) != x
+        changed_oblique = back_to_template_order(np.asanyarray(oblique_out[name].dataobj)) != x
+        assert dice(changed, changed_oblique) >= 0.9, name
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("scan", REAL)
+def test_real_scans_input_grid_and_brain_kept(scan, real_scan_paths, masker):
+    if scan not in real_scan_paths:
+        pytest.skip(f"{scan} not in the real test scans")
+    img = nib.load(real_scan_paths[scan])
+    x = np.asanyarray(img.dataobj)
+    brain = masker(img)
+    for name, out in anonymize_all(img, masker).items():
+        assert_same_grid(img, out)
+        y = np.asanyarray(out.dataobj)
+        assert np.array_equal(y, x) == (name == "none"), name
+        assert (y[brain] != x[brain]).mean() <= 0.01, name
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.parametrize("scan, name", [
+    ("sub-A/ses-supine", "quickshear"), ("sub-A/ses-supine", "facemask"), ("sub-B/ses-1", "facemask"),
+    # Quickshear's plane, fitted to a 3-year-old's brain, is nearly vertical: it takes the *first* edge
+    # of the lower convex hull of the mask's sagittal profile, which on this child's rounded frontal pole
+    # is a one-voxel step 5 voxels high, so it only grazes the nose and lips and leaves the eyes and
+    # brow. With the renderer at 1 mm SCRFD still found a face (score about 0.52); on the 2 mm working
+    # grid it does not. A marginal case: if it fails again, look at the detector score first.
+    ("sub-B/ses-1", "quickshear"),
+])
+def test_no_face_detected_after_defacing(scan, name, real_scan_paths, masker):
+    from benchmark.attacks.models import SCRFDDetector, get_model, resolve_model
+    from benchmark.render import render_volume
+
+    detector = get_model(SCRFDDetector, resolve_model("scrfd_500m_bnkps.onnx"))
+
+    def faces(img):
+        rgb = render_volume(img).to_uint8_rgb()
+        return detector.get(np.ascontiguousarray(rgb[..., ::-1]))
+
+    img = nib.load(real_scan_paths[scan])
+    assert faces(img), f"no face detected in the front-view render of the original {scan}"
+    baseline = get_baseline(name, **({"masker": masker} if name == "quickshear" else {}))
+    assert not faces(baseline.anonymize(img)), f"face still detected after {name} on {scan}"

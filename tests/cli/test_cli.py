@@ -1,0 +1,96 @@
+"""The command line: help, one-line config errors, prepare end to end on a tiny cohort."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import COMMANDS, main
+from tests.helpers import tiny_cohort
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=300)
+
+
+def test_help_lists_every_command():
+    out = _cli("--help")
+    assert out.returncode == 0
+    for name in ("run", "prepare", "anonymize", "validate", "score", "leaderboard"):
+        assert any(line.strip().startswith(name + " ") for line in out.stdout.splitlines()), name
+    assert set(COMMANDS) == {"run", "prepare", "anonymize", "validate", "score", "leaderboard"}
+
+
+@pytest.mark.parametrize("override, key", [
+    ("splits.seed=abc", "'splits.seed'"),
+    ("limits.nope=1", "'limits.nope'"),
+    ("dataset.nope=1", "'dataset.nope'"),
+    ("dataset=bids dataset.root=[1,2]", "'dataset.root'"),
+])
+def test_config_error_is_one_line_naming_the_key(override, key, capsys):
+    assert main(["prepare", *override.split()]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and key in err and "Traceback" not in err
+
+
+def test_help_shows_multirun(capsys):
+    assert main(["--help"]) == 0
+    assert "-m baseline=none,blur" in capsys.readouterr().out
+
+
+def test_run_baseline_means_that_one_baseline(capsys):
+    assert main(["run", "baseline=blur", "--cfg"]) == 0
+    assert "baselines:\n- blur\n" in capsys.readouterr().out
+    assert main(["run", "baseline=blur", "baselines=[none]"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_unknown_command(capsys):
+    assert main(["frobnicate"]) == 2
+
+
+def test_bad_dataset_root_is_clear(tmp_path, capsys):
+    assert main(["prepare", "dataset=bids", f"dataset.root={tmp_path / 'nowhere'}"]) == 2
+    err = capsys.readouterr().err
+    assert "dataset folder not found" in err and "nowhere" in err
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_prepare_end_to_end_is_deterministic(tmp_path):
+    root = tiny_cohort(tmp_path / "cohort", n_persons=12, sessions=2, photos=3)
+    args = ["prepare", "dataset=bids", f"dataset.root={root}", f"paths.prepared_dir={tmp_path / 'prep'}",
+            "progress=false"]
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    (out,) = (tmp_path / "prep").iterdir()
+    digest = _tree_digest(out)
+    again = _cli(*args)
+    assert again.returncode == 0
+    assert _tree_digest(out) == digest
+    ids = (out / "kit" / "ids.txt").read_text().split()
+    assert sorted(p.name[:-7] for p in (out / "kit" / "volumes").iterdir()) == ids
+    assert (out / "trials" / "test" / "mri2mri" / "trials").is_file()
+    assert (out / "trials" / "test" / "photo2mri" / "trials_same_sex").is_file()
+    # the kit holds volumes and the id list, nothing that links ids or names persons
+    kit_text = " ".join(p.read_text() for p in (out / "kit").glob("*.*") if p.suffix in (".txt", ".md"))
+    assert "sub-" not in kit_text and "target" not in kit_text
+    assert {p.name for p in (out / "kit").iterdir()} == {"ids.txt", "volumes", "README.md"}
+
+
+def test_prepare_real_data(real_mri_root, tmp_path):
+    out = _cli("prepare", "dataset=bids", f"dataset.root={real_mri_root}",
+               f"paths.prepared_dir={tmp_path}", "progress=false")
+    assert out.returncode == 0, out.stderr
+    assert "test/mri2mri: 2 trials (1 target)" in out.stdout
+    assert "photo2mri: skipped" in out.stdout

@@ -1,0 +1,85 @@
+"""Attribute inference (benchmark.scoring.attributes): signal is found, noise sits at chance, the person predicted is
+never in the training folds, and too little data gives messages, not exceptions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.scoring.attributes import AttributeSet, infer, person_folds
+
+KEYS = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")
+
+
+def cohort(n: int = 40, signal: float = 1.0, seed: int = 0, dim: int = 32, sexes=("F", "M")) -> AttributeSet:
+    """Enrollment and trial embeddings of n persons; ``signal`` scales how much age and sex shape them."""
+    rng = np.random.default_rng(seed)
+    persons = np.array([f"sub-{i:03d}" for i in range(n)])
+    age = {p: float(a) for p, a in zip(persons, rng.uniform(20, 80, n))}
+    sex = {p: sexes[i % len(sexes)] for i, p in enumerate(persons)}
+    direction_age, direction_sex = rng.normal(size=dim), rng.normal(size=dim)
+    identity = rng.normal(size=(n, dim))
+
+    def sample():
+        z = np.array([(age[p] - 50) / 17 for p in persons])[:, None] * direction_age \
+            + np.array([1.0 if sex[p] == "M" else -1.0 for p in persons])[:, None] * direction_sex
+        return signal * z + identity + 0.3 * rng.normal(size=(n, dim))
+
+    return AttributeSet(sample(), persons, sample(), persons.copy(), age, sex)
+
+
+def test_signal_is_inferred_and_intervals_hold():
+    got, messages = infer(cohort(signal=1.0), n_boot=200)
+    assert messages == []
+    assert got["n_persons"] == 40
+    assert got["sex_balanced_accuracy"] > 0.85 and got["sex_balanced_accuracy_chance"] == 0.5
+    assert got["age_r2"] > 0.5 and got["age_mae"] < got["age_mae_chance"]
+    for k in KEYS:
+        assert got[f"{k}_ci_low"] <= got[f"{k}_ci_high"], k
+    assert infer(cohort(signal=1.0), n_boot=200) == (got, messages)  # seeded: the same figures again
+
+
+def test_noise_sits_at_chance():
+    got, _ = infer(cohort(signal=0.0, seed=1), n_boot=200)
+    assert got["sex_balanced_accuracy_ci_low"] <= 0.5 <= got["sex_balanced_accuracy_ci_high"] + 0.05
+    assert got["age_r2"] < 0.2
+
+
+def test_no_identity_leak():
+    """Without attribute signal but with identity, a model that saw the person's own enrollment would
+    recover its labels by memory; cross-fitting over persons keeps it at chance."""
+    data = cohort(signal=0.0, seed=2)
+    data.x_trial = data.x_enroll + 0.01  # the trial is (almost) the enrollment sample: perfect identity
+    got, _ = infer(data, n_boot=0)
+    assert got["sex_balanced_accuracy"] < 0.75 and got["age_r2"] < 0.3
+    assert "age_r2_ci_low" not in got  # n_boot=0: no intervals
+
+
+def test_folds_partition_the_persons():
+    folds = person_folds([f"p{i}" for i in range(12)] * 2, 5, seed=0)
+    assert len(folds) == 5 and set().union(*folds) == {f"p{i}" for i in range(12)}
+    assert sum(len(f) for f in folds) == 12
+    assert person_folds(["a", "b"], 5, 0) == person_folds(["b", "a"], 5, 0) and len(person_folds(["a", "b"], 5, 0)) == 2
+
+
+def test_too_little_data_gives_messages_not_errors():
+    got, messages = infer(cohort(n=12, sexes=("F",)), n_boot=50)
+    assert "sex_accuracy" not in got and "age_mae" in got
+    assert any("sex not inferred" in m and "one sex only" in m for m in messages)
+
+    data = cohort(n=12)
+    data.sex = {p: ("M" if p == "sub-001" else "F") for p in data.age}  # one man: no fold can learn "M"
+    got, messages = infer(data, n_boot=50)
+    assert "sex_balanced_accuracy" not in got
+    assert any("two persons of each sex" in m for m in messages)
+
+    data = cohort(n=12)
+    data.age = {p: None for p in data.age}  # ages unknown
+    got, messages = infer(data, n_boot=50)
+    assert "age_r2" not in got and "sex_accuracy" in got and any("age not inferred" in m for m in messages)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_tiny_cohorts_do_not_raise(n):
+    got, messages = infer(cohort(n=n), n_boot=20)
+    assert got["n_persons"] == n and messages
