@@ -22,7 +22,9 @@ $(STAMP): pyproject.toml
 run: setup
 	$(PY) -m benchmark run $(ARGS)
 
+# the import layers (pyproject.toml [tool.importlinter]) first: a cycle or an upward import fails the suite
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q $(ARGS)
 
 bench: setup

@@ -31,7 +31,7 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
-from benchmark.anatomy.brainmask import array_hash
+from benchmark.anatomy.brainmask import BrainMasker, array_hash
 from benchmark.core.errors import BenchmarkError
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS (nibabel) <-> LPS (ITK), its own inverse
@@ -191,8 +191,6 @@ def template_image() -> nib.Nifti1Image:
 @functools.lru_cache(maxsize=1)
 def template_brain() -> np.ndarray:
     """deepbet's brain mask of the template head (bool, template grid; cached on disk like any mask)."""
-    from benchmark.anatomy.brainmask import BrainMasker
-
     return BrainMasker.default()(template_image())
 
 

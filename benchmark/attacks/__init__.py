@@ -14,40 +14,26 @@ Attacks are dataclasses built by ``hydra.utils.instantiate`` from ``conf/attack/
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from hydra.errors import InstantiationException
-from omegaconf import OmegaConf
-
-from benchmark.core.errors import BenchmarkError
 from benchmark.attacks.base import Attack, Embedding
+from benchmark.core import registry
+from benchmark.core.config import CONF_DIR
 
-CONF_ATTACK = Path(__file__).resolve().parents[2] / "conf" / "attack"
+CONF_ATTACK = CONF_DIR / "attack"
 
 __all__ = ["Attack", "Embedding", "get_attack", "list_attacks", "CONF_ATTACK"]
 
 
 def list_attacks() -> list[str]:
     """Names of the attacks configured in ``conf/attack``."""
-    return sorted(p.stem for p in CONF_ATTACK.glob("*.yaml"))
+    return registry.available("attack")
 
 
 def get_attack(name: str, **overrides: Any) -> Attack:
-    """Build the attack ``conf/attack/<name>.yaml`` describes, with keyword overrides of its options.
+    """Build the attack ``conf/attack/<name>.yaml`` describes, with keyword overrides of its options
+    (the rules of :func:`benchmark.core.registry.build`).
 
     A wrong name, key or type raises :class:`~benchmark.core.errors.BenchmarkError` naming it.
     """
-    from benchmark.core.config import build
-
-    path = CONF_ATTACK / f"{name}.yaml"
-    if not path.is_file():
-        raise BenchmarkError(f"unknown attack '{name}'; available: {', '.join(list_attacks())}", path)
-    node = OmegaConf.merge(OmegaConf.load(path), OmegaConf.create(overrides))
-    try:
-        return build(node, f"attack.{name}")
-    except InstantiationException as exc:  # an option the class itself refused
-        cause = exc.__cause__
-        if isinstance(cause, BenchmarkError):
-            raise cause from None
-        raise BenchmarkError(f"attack '{name}': {cause or exc}", path) from None
+    return registry.build("attack", name, expected=Attack, **overrides)

@@ -25,9 +25,13 @@ import numpy as np
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, sha256_file
+from benchmark.core.provenance import code_hash
 import benchmark.attacks.models as models
 from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5
 from benchmark.attacks.models import DetectedFace, ModelFile, SCRFDDetector
+from benchmark.attacks.reconstruct import FaceFill
+from benchmark.data.volume import load_volume
+from benchmark.render import View, render_views
 
 #: Renders of recently embedded volume files, in memory only (biometric data never goes to disk):
 #: the attacks of one scoring run render each volume once. Least recently used first.
@@ -210,7 +214,7 @@ class Attack:
         detected = face is not None
         if face is not None:
             source = "detector"
-        elif _usable_landmarks5(fallback_landmarks5):
+        elif usable_landmarks5(fallback_landmarks5):
             kps = np.asarray(fallback_landmarks5, np.float64).reshape(5, 2)
             expected = box_from_landmarks5(kps)
             face = self.guided_detect(rgb, bgr, expected)
@@ -272,8 +276,6 @@ class Attack:
     def reconstruct(self, img: Any) -> Any:
         """Hook for the reconstruction attack (``fill``): fill a removed face before rendering."""
         if self.fill:
-            from benchmark.attacks.reconstruct import FaceFill
-
             return FaceFill()(img)
         return img
 
@@ -286,8 +288,6 @@ class Attack:
 
     def _render(self, img: Any) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
         """(RGB uint8 image, geometric 5 landmarks) of each configured view, after :meth:`reconstruct`."""
-        from benchmark.render import View, render_views
-
         img = self.reconstruct(img)
         renders = render_views(img, [View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views])
         return [(r.to_uint8_rgb(), r.landmarks5) for r in renders]
@@ -312,8 +312,6 @@ class Attack:
         """Hash of the class, its options, the model files' contents, :data:`EMBEDDING_VERSION` and the
         code the attack runs (its module and every project module it imports, the renderer included:
         :func:`benchmark.core.provenance.code_hash`)."""
-        from benchmark.core.provenance import code_hash
-
         files = {role: models.file_digest(models.verify(mf)) for role, mf in self.model_files().items()}
         cls = type(self)
         return config_hash({"class": f"{cls.__module__}.{cls.__qualname__}", "version": EMBEDDING_VERSION,
@@ -336,8 +334,6 @@ class Attack:
 
     def embed_volume_file(self, path: str | os.PathLike) -> Embedding:
         """:meth:`embed_volume` of a NIfTI file, cached on disk by file content and config hash."""
-        from benchmark.data.volume import load_volume
-
         path = Path(path)
 
         def compute() -> Embedding:
@@ -363,7 +359,7 @@ class Attack:
         return self._merge([self.embed_photo_file(p) for p in paths])
 
 
-def _usable_landmarks5(kps: Optional[np.ndarray]) -> bool:
+def usable_landmarks5(kps: Optional[np.ndarray]) -> bool:
     """Five finite keypoints with eyes at least 2 pixels apart."""
     if kps is None:
         return False

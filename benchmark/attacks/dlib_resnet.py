@@ -22,6 +22,7 @@ import numpy as np
 import benchmark.attacks.models as models
 from benchmark.attacks.align import dlib_square
 from benchmark.attacks.base import Attack, cosine, l2_normalise
+from benchmark.core.errors import BenchmarkError
 from benchmark.attacks.models import (
     DetectedFace,
     DlibFaceRecognizer,
@@ -70,8 +71,6 @@ class DlibAttack(Attack, DlibPredictorMixin):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.metric not in ("euclidean", "cosine"):
-            from benchmark.core.errors import BenchmarkError
-
             raise BenchmarkError(f"attack '{self.name}': metric must be 'euclidean' or 'cosine', got {self.metric!r}")
 
     def model_files(self) -> dict[str, ModelFile]:

@@ -29,22 +29,31 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from hydra import version
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import create_config_search_path
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from benchmark.cli.commands import dispatch
+from benchmark.cli.compose import apply_command, checked, compose
+from benchmark.core import registry
+from benchmark.core.config import CONF_DIR, config_error_line, register
 from benchmark.core.errors import BenchmarkError
+from benchmark.data.prepare import prepared_root
+from benchmark.scoring.reference import REFERENCE_BASELINE
+from benchmark.submission.anonymize import baseline_dir, baseline_name
 
 log = logging.getLogger(__name__)
 
 
 def expand(overrides: Sequence[str]) -> list[list[str]] | None:
     """The overrides of each job, as Hydra's basic sweeper will launch them; None for another sweeper."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    from benchmark.core.config import config_error_line
-
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
@@ -75,12 +84,6 @@ def _describe(job: Sequence[str], swept: set[str]) -> str:
 
 def _baseline_folders(command: str, cfg: DictConfig) -> list[tuple[Path, str]]:
     """(folder, what its volumes are made from) for each baseline folder the job writes."""
-    from baselines import CONF_DIR
-
-    from benchmark.submission.anonymize import baseline_dir, baseline_name
-    from benchmark.data.prepare import prepared_root
-    from benchmark.scoring.reference import REFERENCE_BASELINE
-
     if command == "anonymize" and cfg.get("baseline") is not None:
         names = [baseline_name(cfg)]
     elif command == "run":
@@ -90,7 +93,7 @@ def _baseline_folders(command: str, cfg: DictConfig) -> list[tuple[Path, str]]:
     chosen = baseline_name(cfg) if cfg.get("baseline") is not None else None
     out = []
     for name in names:
-        node = cfg.baseline if name == chosen else OmegaConf.load(CONF_DIR / f"{name}.yaml")
+        node = cfg.baseline if name == chosen else registry.load("baseline", name)
         node = json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True, default=str)
         out.append((baseline_dir(cfg.paths.submissions_dir, name).resolve(),
                     f"{prepared_root(cfg).name}|{node}"))
@@ -99,17 +102,13 @@ def _baseline_folders(command: str, cfg: DictConfig) -> list[tuple[Path, str]]:
 
 def check_jobs(command: str, jobs: list[list[str]]) -> list[DictConfig]:
     """Compose and check every job's config; refuse two jobs writing the same folder."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from benchmark.cli import _apply_command, compose
-
     swept = _swept(jobs)
     cfgs: list[DictConfig] = []
     submissions: dict[Path, tuple[int, str]] = {}
     outputs: dict[str, int] = {}
     for num, job in enumerate(jobs):
         try:
-            cfg = _apply_command(command, compose(job))
+            cfg = apply_command(command, compose(job))
         except BenchmarkError as exc:
             raise BenchmarkError(f"job {num} ({_describe(job, swept)}): {exc}") from None
         cfgs.append(cfg)
@@ -139,17 +138,13 @@ def check_jobs(command: str, jobs: list[list[str]]) -> list[DictConfig]:
 
 def job(command: str, cfg: DictConfig) -> int:
     """One Hydra job: the command on its config, results in the job's own folder; user errors -> 2."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from benchmark.cli import _apply_command, _dispatch, checked
-
     try:
-        cfg = _apply_command(command, checked(cfg))
+        cfg = apply_command(command, checked(cfg))
         if command in ("score", "run") and not cfg.output_dir:
             OmegaConf.set_struct(cfg, False)
             cfg.output_dir = HydraConfig.get().runtime.output_dir
             OmegaConf.set_struct(cfg, True)
-        return _dispatch(command, cfg)
+        return dispatch(command, cfg)
     except BenchmarkError as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
@@ -158,14 +153,6 @@ def job(command: str, cfg: DictConfig) -> int:
 
 def multirun(command: str, overrides: Sequence[str], show_cfg: bool = False) -> int:
     """Run ``command`` over Hydra's sweep of ``overrides`` with the configured launcher; the worst exit status."""
-    from hydra import version
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-
-    from benchmark.core.config import CONF_DIR, config_error_line, register
-
     jobs = expand(overrides)
     cfgs: list[DictConfig] = []
     if jobs is not None:
@@ -198,8 +185,6 @@ def multirun(command: str, overrides: Sequence[str], show_cfg: bool = False) -> 
     if command == "run" and cfgs:
         # each job built the leaderboard when it finished; build it once more now that all have landed,
         # so the page holds every job's runs whatever order they finished in
-        from benchmark.cli import _dispatch
-
         built = set()
         for cfg in cfgs:
             where = (json.dumps(OmegaConf.to_container(cfg.tracking, resolve=True), sort_keys=True, default=str),
@@ -208,5 +193,5 @@ def multirun(command: str, overrides: Sequence[str], show_cfg: bool = False) -> 
             if where not in built:
                 built.add(where)
                 print()
-                _dispatch("leaderboard", cfg)
+                dispatch("leaderboard", cfg)
     return worst

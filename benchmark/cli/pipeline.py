@@ -18,17 +18,19 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from benchmark.submission.anonymize import anonymize_kit, baseline_dir, baseline_name
-from benchmark.core.config import build
+from benchmark.cli.evaluate import evaluate
+from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
 from benchmark.data.prepare import prepare, summary
+from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
 from benchmark.scoring.reference import REFERENCE_BASELINE
+from benchmark.submission.anonymize import anonymize_kit, baseline_dir, baseline_name
+from benchmark.submission.unpack import ARCHIVE_SUFFIXES
+from benchmark.tracking import tracking_config
 
 
 def _folder_name(submission: Path) -> str:
     """The submission's name without an archive suffix: ``team.tar.gz`` -> ``team``."""
-    from benchmark.submission.unpack import ARCHIVE_SUFFIXES
-
     name = submission.name
     return next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
 
@@ -48,8 +50,6 @@ def _output_names(submissions: list[Path]) -> list[str]:
 def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, threads: int = 0) -> tuple[str, str]:
     """Validate, score and track one submission (in a worker process when ``threads``); (status line,
     team/system)."""
-    from benchmark.scoring.score import evaluate
-
     if threads:
         import torch
 
@@ -62,11 +62,6 @@ def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, th
 
 
 def run(cfg: DictConfig) -> int:
-    from baselines import get_baseline
-
-    from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
-    from benchmark.tracking import tracking_config
-
     start = time.perf_counter()
     stages: dict[str, float] = {}
 
@@ -87,7 +82,8 @@ def run(cfg: DictConfig) -> int:
     for name in baselines:
         out = baseline_dir(cfg.paths.submissions_dir, name)
         # the chosen baseline (run baseline=X ...) carries the command line's overrides (baseline.seed=...)
-        baseline = build(cfg.baseline, "baseline") if name == chosen else get_baseline(name)
+        baseline = (registry.build("baseline", node=cfg.baseline) if name == chosen
+                    else registry.build("baseline", name))
         anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers)
         submissions.append(out)
         t = lap("anonymise", t)

@@ -15,18 +15,55 @@ import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, TypeVar
 
-from hydra.utils import get_class, instantiate
+from hydra.core.config_store import ConfigStore
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from benchmark.data.splits import SplitFractions
 from benchmark.core.errors import BenchmarkError
-from benchmark.leaderboard import LeaderboardConfig
-from benchmark.submission.validate import ValidationConfig
+from benchmark.core.keys import CONDITIONS, KNOWLEDGE, TEST
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+DEFAULT_MAX_VOXELS = 1 << 28  # a header declaring more voxels is refused before any array is allocated
+
+
+@dataclass
+class SplitFractions:
+    """The config's ``splits`` node: the share of persons in each split (benchmark.data.splits)."""
+
+    dev: float = 0.2
+    test: float = 0.4
+    train: float = 0.4
+    min_persons: int = 10  # smaller cohorts put every person in test
+    seed: int = 0
+
+
+@dataclass
+class ValidationConfig:
+    """Limits and tolerances of ``validate``; the config's ``validation`` node."""
+
+    affine_atol: float = 1e-3  # mm: largest difference allowed in any affine entry
+    max_file_mb: float = 200.0  # per volume file, as stored (compressed)
+    max_total_gb: float = 50.0  # all files of the submission together
+    max_unpacked_gb: float = 60.0  # an archive may not unpack to more than this
+    max_members: int = 100_000  # an archive may not hold more members than this
+    max_voxels: int = DEFAULT_MAX_VOXELS  # a header declaring more is refused before reading; run() takes limits.max_voxels
+    check_data: bool = True  # read every voxel: finite, not all zero, not truncated
+    workers: int = 1  # volumes checked in parallel (threads; gzip releases the GIL)
+    report: Optional[str] = None  # where validation.json goes; default: in the submission folder, or beside the archive
+    unpack_dir: Optional[str] = None  # where an archive is unpacked (kept); default: a temporary folder, removed
+
+
+@dataclass
+class LeaderboardConfig:
+    """The config's ``leaderboard`` node (output folder: ``paths.leaderboard_dir``)."""
+
+    split: str = TEST  # the split that ranks
+    reference: str = "baseline/none"  # team/system of the reference row
+    title: str = "Defacing privacy challenge: leaderboard"
+    max_plots: int = 4  # DET plot thumbnails per row
 
 
 @dataclass
@@ -40,7 +77,7 @@ class PathsConfig:
 
 @dataclass
 class LimitsConfig:
-    max_voxels: int = 1 << 28  # a header declaring more voxels is refused before any array is allocated
+    max_voxels: int = DEFAULT_MAX_VOXELS
 
 
 @dataclass
@@ -86,10 +123,10 @@ class AdaptConfig:
 
 @dataclass
 class ScoringConfig:
-    splits: list[str] = field(default_factory=lambda: ["test"])
-    conditions: list[str] = field(default_factory=lambda: ["mri2mri", "photo2mri"])
-    attacks: list[str] = field(default_factory=lambda: ["arcface", "dlib", "geo"])  # names in conf/attack
-    knowledge: list[str] = field(default_factory=lambda: ["ignorant", "lazy_informed", "semi_informed"])
+    splits: list[str] = field(default_factory=lambda: [TEST])
+    conditions: list[str] = field(default_factory=lambda: list(CONDITIONS))
+    attacks: list[str] = field(default_factory=lambda: ["arcface", "dlib", "geo"])  # names in conf/attack; attack=<name>: that one
+    knowledge: list[str] = field(default_factory=lambda: list(KNOWLEDGE))
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     bootstrap: int = 1000  # person-level resamples for the confidence intervals; 0 = none
     ci_level: float = 0.95
@@ -104,6 +141,7 @@ class ScoringConfig:
 class Config:
     dataset: Any = None
     baseline: Any = None
+    attack: Any = None  # attack=<name> (conf/attack): score with that attack only, instead of scoring.attacks
     tracking: Any = None
     splits: SplitFractions = field(default_factory=SplitFractions)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -193,12 +231,20 @@ def config_error_line(exc: BaseException, prefix: str = "") -> str:
     return f"config: '{key}': {msg}" if key else f"config: {msg}"
 
 
-def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
-    """Validate a component node and instantiate it (``hydra.utils.instantiate``)."""
-    return instantiate(validate_node(node, where), **kwargs)
+T = TypeVar("T")
+
+
+def typed(cls: type[T], node: Any, where: str) -> T:
+    """The config node ``where`` (a DictConfig, a dict or None: the defaults) as the dataclass ``cls``."""
+    if node is None:
+        return cls()
+    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    values.pop("_target_", None)
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise BenchmarkError(f"config: '{where}': {exc}") from None
 
 
 def register() -> None:
-    from hydra.core.config_store import ConfigStore
-
     ConfigStore.instance().store(name="base_config", node=Config)

@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.core.config import build
 from benchmark.data.dataset import Dataset, load_dataset
-from benchmark.data.splits import SPLITS, SplitFractions, Splits, TrialList, make_splits
+from benchmark.core import registry
+from benchmark.core.config import SplitFractions, typed
+from benchmark.core.keys import ALL_SPLITS
+from benchmark.data.splits import Splits, TrialList, make_splits
 from benchmark.data.volume import check_data, clean_image, read_header, save_volume
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, write_json, write_text
@@ -80,13 +82,13 @@ def prepared_root(cfg: DictConfig) -> Path:
 
 def prepare(cfg: DictConfig, write_kit: bool | None = None) -> Prepared:
     """Materialise the dataset, derive splits and trial lists, write them and (optionally) the kit."""
-    source = build(cfg.dataset, "dataset")
+    source = registry.build("dataset", node=cfg.dataset)
     root = source.materialise()
     dataset = load_dataset(root)
     for part in dataset.participants.values():  # header checks before anything is written
         for ses in part.sessions.values():
             read_header(ses.t1w, cfg.limits.max_voxels)
-    splits = make_splits(dataset, SplitFractions(**OmegaConf.to_container(cfg.splits, resolve=True)))
+    splits = make_splits(dataset, typed(SplitFractions, cfg.splits, "splits"))
     if not splits.trial_lists:
         raise BenchmarkError("the cohort is too small for any condition: " + "; ".join(splits.messages), root)
     out = prepared_root(cfg)
@@ -139,7 +141,7 @@ def write_participant_kit(prepared: Prepared, max_voxels: int, show: bool = True
 
 def summary(prepared: Prepared) -> str:
     lines = [f"prepared: {prepared.root}"]
-    for split in (*SPLITS, "train"):
+    for split in ALL_SPLITS:
         lines.append(f"  {split:<5} {len(prepared.splits.persons[split]):4d} persons")
     for tl in prepared.splits.trial_lists:
         n_t = sum(t.target for t in tl.trials)
@@ -148,9 +150,3 @@ def summary(prepared: Prepared) -> str:
     lines += [f"  note: {m}" for m in prepared.splits.messages]
     lines.append(f"  participant kit: {prepared.kit} ({len(prepared.splits.volumes)} volumes)")
     return "\n".join(lines)
-
-
-def run(cfg: DictConfig) -> int:
-    prepared = prepare(cfg)
-    print(summary(prepared))
-    return 0

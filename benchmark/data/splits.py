@@ -18,19 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from benchmark.core.config import SplitFractions
+from benchmark.core.keys import ALL_SPLITS, DEV, MRI2MRI, PHOTO2MRI, SPLITS, TEST, TRAIN
 from benchmark.data.dataset import Dataset, Participant
 
-SPLITS = ("dev", "test")
-CONDITIONS = ("mri2mri", "photo2mri")
 
-
-@dataclass
-class SplitFractions:
-    dev: float = 0.2
-    test: float = 0.4
-    train: float = 0.4
-    min_persons: int = 10  # smaller cohorts put every person in test
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,14 +71,14 @@ def assign_persons(dataset: Dataset, fr: SplitFractions) -> dict[str, list[str]]
     """Disjoint dev/test/train sets of person ids, stratified by sex, deterministic for ``fr.seed``."""
     ids = sorted(dataset.participants)
     if len(ids) < fr.min_persons:
-        return {"dev": [], "test": ids, "train": []}
+        return {DEV: [], TEST: ids, TRAIN: []}
     rng = np.random.default_rng(fr.seed)
     total = fr.dev + fr.test + fr.train
-    out: dict[str, list[str]] = {"dev": [], "test": [], "train": []}
+    out: dict[str, list[str]] = {s: [] for s in ALL_SPLITS}
     strata: dict[str, list[str]] = {}
     for pid in ids:
         strata.setdefault(dataset.participants[pid].sex or "?", []).append(pid)
-    carry = {"dev": 0.0, "test": 0.0, "train": 0.0}
+    carry = {s: 0.0 for s in ALL_SPLITS}
     for key in sorted(strata):
         members = list(rng.permutation(strata[key]))
         n = len(members)
@@ -98,7 +90,7 @@ def assign_persons(dataset: Dataset, fr: SplitFractions) -> dict[str, list[str]]
         for s in out:
             carry[s] = want[s] - counts[s]
         start = 0
-        for s in ("test", "dev", "train"):
+        for s in (TEST, DEV, TRAIN):
             out[s].extend(members[start:start + counts[s]])
             start += counts[s]
     return {s: sorted(v) for s, v in out.items()}
@@ -120,12 +112,12 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
     enroll_vol: dict[str, str] = {}  # participant -> enrollment volume pseudonym
     trial_vol: dict[str, str] = {}  # participant -> trial volume pseudonym
     photo_enroll: dict[str, str] = {}
-    for split in ("dev", "test", "train"):
+    for split in ALL_SPLITS:
         for pid in persons[split]:
             sessions = dataset.participants[pid].session_list()
-            if split == "train":
+            if split == TRAIN:
                 for ses in sessions:
-                    volumes.append(VolumeEntry(pseudonym(), pid, ses.session_id, split, "train"))
+                    volumes.append(VolumeEntry(pseudonym(), pid, ses.session_id, split, TRAIN))
                 continue
             if len(sessions) >= 2:
                 enroll_vol[pid] = pseudonym()
@@ -141,7 +133,7 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
     for split in SPLITS:
         members = persons[split]
         trials = [pid for pid in members if pid in trial_vol]
-        for condition, enrolled in (("mri2mri", enroll_vol), ("photo2mri", photo_enroll)):
+        for condition, enrolled in ((MRI2MRI, enroll_vol), (PHOTO2MRI, photo_enroll)):
             enroll = {enrolled[pid]: pid for pid in members if pid in enrolled}
             if not members:
                 continue
@@ -162,7 +154,7 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
 
 
 def _too_small(condition: str, enroll: dict[str, str], trials: list[str]) -> str | None:
-    need = "two or more MRI sessions" if condition == "mri2mri" else "photographs and an MRI session"
+    need = "two or more MRI sessions" if condition == MRI2MRI else "photographs and an MRI session"
     if not enroll:
         return f"no person has {need}"
     if not any(pid in trials for pid in enroll.values()):

@@ -16,11 +16,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from benchmark.core.config import DEFAULT_MAX_VOXELS  # 2^28 voxels (1 GiB as float32), far above any head scan
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_path
-
-#: Default voxel limit: 2^28 voxels (1 GiB as float32), far above any head scan (512^3 = 2^27).
-DEFAULT_MAX_VOXELS = 1 << 28
 
 
 def read_header(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS) -> nib.Nifti1Image:

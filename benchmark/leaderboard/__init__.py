@@ -20,24 +20,24 @@ import math
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from benchmark.core.config import LeaderboardConfig
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_path, write_bytes, write_json, write_text
+from benchmark.core.keys import KNOWLEDGE, SEMI_INFORMED, MetricKey
 from benchmark.tracking import TrackingConfig, client, is_biometric, retry, runs, tracking_config
 
 TEMPLATE = Path(__file__).with_name("template.html")
 FLOORS = (0.40, 0.30, 0.20)  # tier 1, 2, 3; below the last: tier 4
-KNOWLEDGE_ORDER = ("ignorant", "lazy_informed", "semi_informed")
-RANKING_KNOWLEDGE = "semi_informed"
+KNOWLEDGE_ORDER = KNOWLEDGE
+RANKING_KNOWLEDGE = SEMI_INFORMED
 ATTACK_METRICS = ("eer", "linkability", "auc")
-ATTACK_KEY = re.compile(r"^(?P<group>[^/]+/[^/]+/[^/]+)/(?P<metric>eer|min_cllr|linkability|auc|rank1|rank5|"
-                        r"detection_rate)(?P<ci>_ci_low|_ci_high)?$")
+GROUPED_METRICS = ("eer", "min_cllr", "linkability", "auc", "rank1", "rank5", "detection_rate")
 PLOT_SUFFIXES = (".png", ".svg")
 
 POLICY = (
@@ -57,14 +57,6 @@ FALLBACK_NOTE = ("No semi-informed attack was scored for {who}: the worst-case E
                  "scored is used instead (marked *), which overstates privacy against an informed attacker.")
 
 
-@dataclass
-class LeaderboardConfig:
-    """The config's ``leaderboard`` node (output folder: ``paths.leaderboard_dir``)."""
-
-    split: str = "test"  # the split that ranks
-    reference: str = "baseline/none"  # team/system of the reference row
-    title: str = "Defacing privacy challenge: leaderboard"
-    max_plots: int = 4  # DET plot thumbnails per row
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -81,11 +73,12 @@ def attack_groups(metrics: dict[str, float]) -> dict[str, dict[str, list[Optiona
     """``{"photo2mri/arcface/semi_informed": {"eer": [value, ci_low, ci_high], ...}}``."""
     out: dict[str, dict[str, list[Optional[float]]]] = {}
     for k, v in metrics.items():
-        m = ATTACK_KEY.match(k)
-        if not m or m["group"].split("/")[0] in ("utility", "privacy"):
+        key = MetricKey.parse(k)
+        metric, bound = key.statistic if key is not None else ("", "")
+        if metric not in GROUPED_METRICS:
             continue
-        slot = out.setdefault(m["group"], {}).setdefault(m["metric"], [None, None, None])
-        slot[{None: 0, "_ci_low": 1, "_ci_high": 2}[m["ci"]]] = _num(v)
+        slot = out.setdefault(str(key.attacker), {}).setdefault(metric, [None, None, None])
+        slot[{"": 0, "_ci_low": 1, "_ci_high": 2}[bound]] = _num(v)
     return out
 
 
@@ -95,7 +88,7 @@ def ranking_eer(groups: dict[str, dict[str, list]]) -> tuple[Optional[float], Op
         vals = [(groups[g]["eer"][0], g) for g in keys if groups[g].get("eer") and groups[g]["eer"][0] is not None]
         return min(vals) if vals else (None, None)
 
-    semi = [g for g in groups if g.split("/")[2] == RANKING_KNOWLEDGE]
+    semi = [g for g in groups if MetricKey.parse(g).knowledge == RANKING_KNOWLEDGE]
     eer, attack = worst(semi)
     if eer is not None:
         return eer, attack, True
@@ -592,13 +585,5 @@ def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1280, h
     return Path(png_path)
 
 
-def run(cfg: DictConfig) -> int:
-    lb = leaderboard_config(cfg)
-    out = build_leaderboard(tracking_config(cfg.get("tracking")), cfg.paths.leaderboard_dir, lb.split, lb)
-    print(terminal_table(out))
-    print(f"leaderboard: {out / 'index.html'}")
-    return 0
-
-
 __all__ = ["LeaderboardConfig", "build_leaderboard", "rank_rows", "tier_of", "ranking_eer", "attack_groups",
-           "POLICY", "run", "chromium_page", "screenshot"]
+           "POLICY", "chromium_page", "screenshot"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmark.render.face import find_nose, midline
 from benchmark.render.midplane import PlaneGrid
-from benchmark.render.symmetry import coarse_head, symmetry_plane
+from benchmark.render.symmetry import coarse_head, symmetric_half_width, symmetry_plane
 from benchmark.render.volume import PreparedVolume, prepare_volume
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,6 @@ def reference() -> Reference | None:
         size = int(round(2 * REF_HALF_MM / px)) + 1
         grid = PlaneGrid.centred(centre, forward, -up, px, size)
         images[px] = _normalise(grid.sample(prep, SLAB)[0].mean(0), thr)
-    from benchmark.render.pose import symmetric_half_width
-
     nose = None
     grid = PlaneGrid.centred(centre, forward, -up, 1.5, int(round(2 * REF_HALF_MM / 1.5)) + 1)
     mid = midline(prep, thr, grid)

@@ -20,7 +20,7 @@ import numpy as np
 from benchmark.render.atlas import reference, register
 from benchmark.render.face import find_nose, midline, profile_frame
 from benchmark.render.midplane import PlaneGrid
-from benchmark.render.symmetry import coarse_head, perpendiculars, symmetry_plane
+from benchmark.render.symmetry import coarse_head, perpendiculars, symmetric_half_width, symmetry_plane
 from benchmark.render.datatypes import HeadPose
 from benchmark.render.volume import PreparedVolume
 
@@ -80,14 +80,6 @@ def _choose_nose(own, reg, centre, forward, half_width) -> np.ndarray | None:
     if own is None or mapped is None:
         return own if own is not None else mapped
     return own if np.linalg.norm(own - mapped) <= NOSE_AGREE * half_width else mapped
-
-
-def symmetric_half_width(side: np.ndarray, mid: float, percent: float) -> float:
-    """Half the head's breadth from positions ``side`` (mm along the left-right axis) of its voxels and
-    the mid-sagittal plane's position ``mid``: the wider of the two sides between the ``percent`` and
-    ``100 - percent`` percentiles, so a head cut on one side by the field of view keeps its breadth."""
-    lo, hi = np.percentile(side, [percent, 100.0 - percent])
-    return float(max(hi - mid, mid - lo, 0.5 * (hi - lo)))
 
 
 def _framed(

@@ -137,3 +137,11 @@ def symmetry_plane(head: CoarseHead, samples: int = 2000) -> tuple[np.ndarray, f
         if s[i] > best:
             best, normal, offset = float(s[i]), normals[i], float(offs[i])
     return normal / np.linalg.norm(normal), offset, best
+
+
+def symmetric_half_width(side: np.ndarray, mid: float, percent: float) -> float:
+    """Half the head's breadth from positions ``side`` (mm along the left-right axis) of its voxels and
+    the mid-sagittal plane's position ``mid``: the wider of the two sides between the ``percent`` and
+    ``100 - percent`` percentiles, so a head cut on one side by the field of view keeps its breadth."""
+    lo, hi = np.percentile(side, [percent, 100.0 - percent])
+    return float(max(hi - mid, mid - lo, 0.5 * (hi - lo)))

@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
 import benchmark.metrics as M
+from benchmark.attacks import Attack
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.keys import MRI2MRI, PHOTO2MRI
 from benchmark.core.progress import progress
-
-if TYPE_CHECKING:  # pragma: no cover
-    from benchmark.attacks import Attack
-    from benchmark.scoring.score import Scorer
+from benchmark.scoring.scorer import Scorer
 
 FOLDS = 5
 ALPHAS = np.logspace(-2, 5, 15)
@@ -207,14 +206,14 @@ def _scored(prefix: str, metrics: tuple[str, ...], score, y_true: np.ndarray, pr
     return out
 
 
-def attribute_results(scorer: "Scorer", split: str, attacks: Mapping[str, "Attack"], n_boot: int, level: float,
+def attribute_results(scorer: Scorer, split: str, attacks: Mapping[str, Attack], n_boot: int, level: float,
                       seed: int, show: bool = False) -> tuple[dict[str, float], list[str]]:
     """``attributes/<attack>/*`` of one split: embeddings from the scorer (cached), then :func:`infer`."""
     prepared = scorer.prepared
-    tl = prepared.trial_list(split, "mri2mri")
+    tl = prepared.trial_list(split, MRI2MRI)
     photos = tl is None
     if photos:
-        tl = prepared.trial_list(split, "photo2mri")
+        tl = prepared.trial_list(split, PHOTO2MRI)
     if tl is None:
         return {}, [f"{split}/attributes: skipped, the split has no enrollment to train on"]
     messages = [f"{split}/attributes: no mri2mri enrollment, trained on photographs"] if photos else []

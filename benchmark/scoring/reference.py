@@ -9,37 +9,33 @@ submission's ``results.json`` carries them as a ``reference`` block, for the sam
                   "privacy": {"test": {"worst_eer_attacker": ...}}}
 
 The none baseline's results come from the result cache (:mod:`benchmark.scoring.result_cache`): scoring ``none``
-(``run`` always does, first) fills it, and scoring any other submission reads it, or scores ``none``
-once when it is missing (its embeddings are cached too, so this is cheap after the first time).
+(``run`` always does, first) fills it, and scoring any other submission reads it here; when it is
+missing, the command (:mod:`benchmark.cli.evaluate`) anonymises and scores ``none`` once (its embeddings
+are cached too, so this is cheap after the first time).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import benchmark.scoring.result_cache as result_cache
-from benchmark.core.errors import BenchmarkError
+from benchmark.core.config import LeaderboardConfig, typed
 from benchmark.data.prepare import Prepared
+from benchmark.submission.anonymize import baseline_dir
 
 REFERENCE_BASELINE = "none"
 
 
 def reference_name(cfg: DictConfig) -> str:
     """team/system of the reference (``leaderboard.reference``, default ``baseline/none``)."""
-    from benchmark.leaderboard import leaderboard_config
-
-    return leaderboard_config(cfg).reference
+    return typed(LeaderboardConfig, cfg.get("leaderboard"), "leaderboard").reference
 
 
 def reference_dir(cfg: DictConfig) -> Path:
     """Where the benchmark writes the none baseline: ``<paths.submissions_dir>/baseline-none``."""
-    from benchmark.submission.anonymize import baseline_dir
-
     return baseline_dir(cfg.paths.submissions_dir, REFERENCE_BASELINE)
 
 
@@ -48,68 +44,26 @@ def is_reference(cfg: DictConfig, results: dict[str, Any]) -> bool:
     return f"{sub.get('team')}/{sub.get('system')}" == reference_name(cfg)
 
 
-def _score_none(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[dict], str]:
-    """Score the none submission (validated against the kit) without plots into cache entry ``entry``;
-    (results, why not)."""
-    from benchmark.scoring.score import score_submission
-    from benchmark.submission.validate import validate_submission, validation_config
-
-    report = validate_submission(none_dir, prepared.kit, validation_config(cfg))
-    if not report.ok:
-        return None, f"the reference submission {none_dir} is not valid for this cohort: {report.reason()}"
-    ref_cfg = OmegaConf.merge(cfg, {"scoring": {"plots": False, "reference": False}})
-    tmp = Path(tempfile.mkdtemp(prefix="reference-"))
-    try:
-        results = score_submission(ref_cfg, prepared, none_dir, tmp)
-        result_cache.save(cfg, entry, results, tmp, plots=False)
-        return results, ""
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def wanted(cfg: DictConfig, results: dict[str, Any]) -> bool:
+    """Whether ``results`` get a reference block: ``scoring.reference``, scored splits, not the reference's own."""
+    return bool(cfg.scoring.get("reference", True) and results.get("splits") and not is_reference(cfg, results))
 
 
-def reference_block(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) -> tuple[Optional[dict], str]:
-    """The none figures for the keys of ``results`` (cached, or scored now); (block, message when none)."""
-    none_dir = reference_dir(cfg)
-    if not (none_dir / "submission.yaml").is_file():
-        from baselines import get_baseline
-
-        from benchmark.submission.anonymize import anonymize_kit
-
-        anonymize_kit(prepared, get_baseline(REFERENCE_BASELINE), none_dir, REFERENCE_BASELINE,
-                      cfg.limits.max_voxels, cfg.progress, cfg.workers)
-    entry = result_cache.key(cfg, prepared, none_dir)
+def cached(cfg: DictConfig, prepared: Prepared) -> tuple[Optional[dict[str, Any]], str]:
+    """(the none baseline's cached results or None, their cache entry)."""
+    entry = result_cache.key(cfg, prepared, reference_dir(cfg))
     hit = result_cache.load(cfg, entry)
-    if hit is not None:
-        ref = hit[0]
-    else:
-        ref, why = _score_none(cfg, prepared, none_dir, entry)
-        if ref is None:
-            return None, f"reference: {why}"
+    return (hit[0] if hit is not None else None), entry
+
+
+def reference_block(ref: dict[str, Any], none_dir: Path, was_cached: bool, results: dict[str, Any]) -> dict[str, Any]:
+    """The none figures ``ref`` for the keys of ``results``."""
     sub = ref.get("submission", {})
-    block = {"submission": f"{sub.get('team')}/{sub.get('system')}", "path": str(none_dir), "cached": hit is not None,
+    block = {"submission": f"{sub.get('team')}/{sub.get('system')}", "path": str(none_dir), "cached": was_cached,
              "splits": {}, "privacy": {}}
     for split, flat in results.get("splits", {}).items():
         theirs = ref.get("splits", {}).get(split, {})
         block["splits"][split] = {k: theirs[k] for k in flat if k in theirs}
         if split in ref.get("privacy", {}):
             block["privacy"][split] = ref["privacy"][split]
-    return block, ""
-
-
-def add_reference(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) -> None:
-    """Add the ``reference`` block to ``results``, unless they are the reference's own.
-
-    A failure here never stops scoring: it becomes a message.
-    """
-    if not cfg.scoring.get("reference", True) or not results.get("splits"):
-        return
-    try:
-        if is_reference(cfg, results):
-            return
-        block, why = reference_block(cfg, prepared, results)
-    except BenchmarkError as exc:
-        block, why = None, f"reference: not added ({exc})"
-    if block is not None:
-        results["reference"] = block
-    else:
-        results.setdefault("messages", []).append(why)
+    return block

@@ -2,7 +2,9 @@
 
 Scoring a submission is a pure function of its volumes and ``submission.yaml``, the prepared cohort,
 the scoring config (``scoring.*`` but ``plots``, ``reference`` and ``reuse``), the seed, the limits,
-the attacks' configs and the code scoring runs (:func:`benchmark.core.provenance.code_hash`). :func:`key` hashes all of them; an entry
+the attacks' configs and the code scoring runs (:func:`code_modules`: the scoring path and the modules of
+the classes the attack configs instantiate, hashed by :func:`benchmark.core.provenance.code_hash`; never the
+leaderboard, tracking or command-line code). :func:`key` hashes all of them; an entry
 ``<paths.cache_dir>/results/<key>/`` holds the results (before the reference block and validation are
 added) and the score files and plots they list. ``run`` and ``score`` copy a hit into the new output
 folder (``results.json`` then records the entry as ``reused``) and track it as a new run;
@@ -26,27 +28,42 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark.core.files import config_hash, sha256_file, write_json
 from benchmark.core.provenance import code_hash
 from benchmark.data.prepare import Prepared
+from benchmark.scoring.attackers import attack_nodes
+from benchmark.submission.format import volume_path
 
 VERSION = 1  # bump when cached figures change meaning without a code change
 NOT_FIGURES = ("plots", "reference", "reuse")  # scoring switches that change no figure
 RESULTS = "results.json"
 META = "entry.json"
+SCORING = "benchmark.scoring.score"  # the scoring path: its imports reach the metrics, the scorer, the adaptation
+
+
+def _targets(node: Any) -> set[str]:
+    """Every ``_target_`` in a config container, nested ones too."""
+    if isinstance(node, dict):
+        return {t for v in node.values() for t in _targets(v)} | ({node["_target_"]} if "_target_" in node else set())
+    if isinstance(node, list):
+        return {t for v in node for t in _targets(v)}
+    return set()
+
+
+def code_modules(cfg: DictConfig) -> tuple[str, ...]:
+    """The modules whose code the scored figures depend on: the scoring path and the modules of the classes
+    the attack configs instantiate (reached only through ``_target_``, not by imports)."""
+    targets = {t for node in attack_nodes(cfg).values() for t in _targets(OmegaConf.to_container(node, resolve=True))}
+    return (SCORING, *sorted({t.rpartition(".")[0] for t in targets}))
 
 
 def key(cfg: DictConfig, prepared: Prepared, submission: Path) -> str:
     """A hash of everything the scored figures of the submission folder ``submission`` depend on."""
-    from benchmark.attacks import CONF_ATTACK
-    from benchmark.submission.format import volume_path
-
     scoring = OmegaConf.to_container(cfg.scoring, resolve=True)
     for k in NOT_FIGURES:
         scoring.pop(k, None)
-    attacks = {a: (CONF_ATTACK / f"{a}.yaml").read_text() if (CONF_ATTACK / f"{a}.yaml").is_file() else ""
-               for a in scoring.get("attacks", [])}
+    attacks = {name: OmegaConf.to_container(node, resolve=True) for name, node in attack_nodes(cfg).items()}
     files = {vid: volume_path(submission, vid) for vid in prepared.ids()}
     files["submission.yaml"] = submission / "submission.yaml"
     content = {name: sha256_file(p) if p.is_file() else "" for name, p in files.items()}
-    return config_hash({"version": VERSION, "code": code_hash("benchmark.scoring.score"), "prepared": prepared.fingerprint, "scoring": scoring,
+    return config_hash({"version": VERSION, "code": code_hash(*code_modules(cfg)), "prepared": prepared.fingerprint, "scoring": scoring,
                         "seed": cfg.seed, "limits": OmegaConf.to_container(cfg.limits, resolve=True),
                         "attacks": attacks, "files": content})
 

@@ -1,8 +1,8 @@
-"""``score submission=<dir>``: attack a submission at each knowledge level and compute the metrics.
+"""Scoring a submission (the ``score`` command's work): attack it at each knowledge level, compute the metrics.
 
 For each split (dev, test), condition (mri2mri, photo2mri), attack and knowledge level, the trial
 list is scored and the metrics of :mod:`benchmark.metrics` are computed with person-level bootstrap
-intervals. Keys follow DESIGN.md: ``<condition>/<attack>/<knowledge>/<metric>``.
+intervals. Keys: ``<condition>/<attack>/<knowledge>/<metric>`` (:class:`benchmark.core.keys.MetricKey`).
 
 Knowledge levels (VoicePrivacy's, adapted to faces):
 - ``ignorant``: original enrollment (session-1 scans or photos), anonymised trials, pretrained model;
@@ -16,123 +16,27 @@ reported in ``failures`` while the rest is scored.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-
-import datetime as _dt
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import benchmark.metrics as M
-from benchmark.attacks import Attack, Embedding, get_attack
-from benchmark.data.splits import TrialList
+from benchmark.anatomy.preservation import brain_preservation, summarise
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.files import write_json, write_text
-from benchmark.data.prepare import Prepared, prepare
+from benchmark.core.files import write_text
+from benchmark.core.keys import IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, MetricKey
 from benchmark.core.progress import progress
+from benchmark.data.prepare import Prepared
+from benchmark.data.volume import load_volume
+from benchmark.scoring.attackers import attack_nodes, attackers, build_attack
+from benchmark.scoring.attributes import attribute_results
+from benchmark.scoring.scorer import Scorer, TrialScores
 from benchmark.submission.format import read_info, volume_path
 
-KNOWLEDGE = ("ignorant", "lazy_informed", "semi_informed")
 METRICS_WITH_CI = ("eer", "min_cllr", "linkability", "auc")
-
-
-@dataclass
-class TrialScores:
-    """The scores of one trial list under one attacker."""
-
-    split: str
-    condition: str
-    attack: str
-    knowledge: str
-    lines: list[tuple[str, str, bool, float]]  # enroll_id, trial_id, target, score
-    enroll_person: dict[str, str]
-    trial_person: dict[str, str]
-    detected: dict[str, bool]  # trial id -> face detected in its render
-
-    @property
-    def key(self) -> str:
-        return f"{self.condition}/{self.attack}/{self.knowledge}"
-
-    def arrays(self) -> M.Trials:
-        return M.Trials(scores=np.array([s for *_, s in self.lines], float),
-                        mated=np.array([t for _, _, t, _ in self.lines], bool),
-                        enroll_subject=np.array([self.enroll_person[e] for e, *_ in self.lines]),
-                        trial_subject=np.array([self.trial_person[t] for _, t, *_ in self.lines]))
-
-    def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(scores (n_enroll, n_trial), enroll identities, trial identities) for rank-k."""
-        enrolls = sorted({e for e, *_ in self.lines})
-        trials = sorted({t for _, t, *_ in self.lines})
-        ei = {e: i for i, e in enumerate(enrolls)}
-        ti = {t: i for i, t in enumerate(trials)}
-        mat = np.full((len(enrolls), len(trials)), -np.inf)
-        for e, t, _, s in self.lines:
-            mat[ei[e], ti[t]] = s
-        return (mat, np.array([self.enroll_person[e] for e in enrolls]),
-                np.array([self.trial_person[t] for t in trials]))
-
-
-class Scorer:
-    """Embeds the samples of a prepared dataset and a submission, with one failure not stopping the rest."""
-
-    def __init__(self, prepared: Prepared, submission: Path, show: bool = True):
-        self.prepared = prepared
-        self.submission = submission
-        self.show = show
-        self.key = prepared.splits.volume_key()
-        self.failures: dict[str, str] = {}
-
-    def _safe(self, sample_id: str, fn: Callable[[], Embedding]) -> Embedding | None:
-        if sample_id in self.failures:
-            return None
-        try:
-            return fn()
-        except BenchmarkError as exc:
-            self.failures[sample_id] = str(exc)
-        except Exception as exc:  # a library failing on one volume must not stop the run
-            self.failures[sample_id] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return None
-
-    def original_volume(self, attack: Attack, vid: str) -> Embedding | None:
-        v = self.key[vid]
-        path = self.prepared.dataset.session(v.participant_id, v.session_id).t1w
-        return self._safe(vid, lambda: attack.embed_volume_file(path))
-
-    def submitted_volume(self, attack: Attack, vid: str) -> Embedding | None:
-        return self._safe(vid, lambda: attack.embed_volume_file(volume_path(self.submission, vid)))
-
-    def photos(self, attack: Attack, enroll_id: str) -> Embedding | None:
-        pid = self.prepared.splits.enrollments[enroll_id]
-        paths = self.prepared.dataset.participant(pid).photos
-        return self._safe(enroll_id, lambda: attack.embed_photo_files(paths))
-
-    def score(self, tl: TrialList, attack: Attack, attack_name: str, knowledge: str,
-              trial_attack: Attack | None = None) -> TrialScores:
-        """Score a trial list; ``trial_attack`` embeds the trials when it differs (``fill``)."""
-        trial_attack = trial_attack or attack
-        enroll_ids = sorted(tl.enroll)
-        trial_ids = sorted({t.trial_id for t in tl.trials})
-        if tl.condition == "photo2mri":
-            enroll = {e: self.photos(attack, e) for e in progress(enroll_ids, "enroll photos", self.show)}
-        elif knowledge == "lazy_informed":
-            enroll = {e: self.submitted_volume(attack, e) for e in progress(enroll_ids, "enroll (anonymised)", self.show)}
-        else:
-            enroll = {e: self.original_volume(attack, e) for e in progress(enroll_ids, "enroll volumes", self.show)}
-        fitted = [e for e in enroll.values() if e is not None]
-        if len(fitted) >= 2:
-            attack.fit(fitted)  # scikit-learn habit: statistics from enrollment only (geo's z-scoring)
-        trials = {t: self.submitted_volume(trial_attack, t)
-                  for t in progress(trial_ids, f"{tl.split}/{tl.condition}/{attack_name}/{knowledge}", self.show)}
-        lines = [(t.enroll_id, t.trial_id, t.target, attack.similarity(enroll[t.enroll_id], trials[t.trial_id]))
-                 for t in tl.trials if enroll.get(t.enroll_id) is not None and trials.get(t.trial_id) is not None]
-        return TrialScores(tl.split, tl.condition, attack_name, knowledge, lines, dict(tl.enroll),
-                           {t: self.key[t].participant_id for t in trial_ids},
-                           {t: e.detected for t, e in trials.items() if e is not None})
 
 
 def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> dict[str, float]:
@@ -161,13 +65,14 @@ def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> 
         out[f"rank{k}"] = float(M.rank_k(mat, eid, tid, k))
     out["detection_rate"] = float(np.mean(list(ts.detected.values()))) if ts.detected else 0.0
     out["n_trials"] = float(len(ts.lines))
-    return {f"{ts.key}/{k}": v for k, v in out.items()}
+    return {str(ts.attacker.with_metric(k)): v for k, v in out.items()}
 
 
 def privacy_summary(flat: dict[str, float]) -> tuple[dict[str, float], dict[str, str]]:
     """Worst case over every attacker: the minimum EER and the maximum linkability, and who got them."""
-    eers = {k[: -len("/eer")]: v for k, v in flat.items() if k.endswith("/eer") and k.count("/") == 3}
-    links = {k[: -len("/linkability")]: v for k, v in flat.items() if k.endswith("/linkability") and k.count("/") == 3}
+    keys = {k: MetricKey.parse(k) for k in flat}
+    eers = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk is not None and mk.metric == "eer"}
+    links = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk is not None and mk.metric == "linkability"}
     values: dict[str, float] = {}
     who: dict[str, str] = {}
     if eers:
@@ -186,50 +91,6 @@ def write_scores(ts: TrialScores, folder: Path) -> Path:
     return path
 
 
-def _attackers(cfg: DictConfig, prepared: Prepared, submission: Path) -> tuple[dict, list[str]]:
-    """(attack, knowledge) -> (enrollment attack, trial attack), and messages for levels skipped.
-
-    Lazy-informed photo2mri trials use the attack with ``fill``; the semi-informed attacker is the
-    attack with a back end adapted on the submission's anonymised training pool (:mod:`benchmark.attacks.adapt`).
-    """
-    sc = cfg.scoring
-    cache_root = str(Path(cfg.paths.cache_dir) / "embeddings")
-    out, messages = {}, []
-    for name in sc.attacks:
-        base = get_attack(name, cache_root=cache_root)
-        for level in sc.knowledge:
-            if level == "semi_informed":
-                pool = _training_pool(prepared, submission)
-                if len(pool.persons) < 2:
-                    messages.append(f"{name}/semi_informed: skipped, the training pool has fewer than two persons")
-                    continue
-                from benchmark.attacks.adapt import adapt_attack, summary
-
-                # its own instance: the back end refits the attack's statistics (geo's z-scoring)
-                adapted = adapt_attack(get_attack(name, cache_root=cache_root), pool, sc.adapt,
-                                       Path(cfg.paths.cache_dir) / "adapted", cfg.progress)
-                messages.append(f"{name}/semi_informed: {summary(adapted)}")
-                out[(name, level)] = (adapted, adapted)
-            elif level == "lazy_informed":
-                out[(name, level)] = (base, get_attack(name, cache_root=cache_root, fill=True))
-            else:
-                out[(name, level)] = (base, base)
-    return out, messages
-
-
-def _training_pool(prepared: Prepared, submission: Path):
-    """The semi-informed attacker's pool: the train persons' sessions as the submission anonymised them,
-    the same sessions in the original (the attacker anonymised a pool it holds) and their photographs."""
-    from benchmark.attacks.adapt import Pool
-
-    train = [v for v in prepared.splits.volumes if v.role == "train"]
-    anonymised = [(volume_path(submission, v.pseudonym), v.participant_id, v.session_id) for v in train]
-    original = [(prepared.dataset.session(v.participant_id, v.session_id).t1w, v.participant_id, v.session_id)
-                for v in train]
-    photos = {pid: list(prepared.dataset.participant(pid).photos) for pid in sorted({v.participant_id for v in train})}
-    return Pool(anonymised=anonymised, original=original, photos=photos)
-
-
 def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> dict[str, Any]:
     sc = cfg.scoring
     info = read_info(submission)
@@ -237,7 +98,7 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     if unknown:
         raise BenchmarkError(f"config: 'scoring.knowledge': unknown level(s) {unknown}; choose from {list(KNOWLEDGE)}")
     scorer = Scorer(prepared, submission, show=cfg.progress)
-    attackers, messages = _attackers(cfg, prepared, submission)
+    attacking, messages = attackers(cfg, prepared, submission)
     results: dict[str, Any] = {"submission": {"team": info.team, "system": info.system, "path": str(submission)},
                                "splits": {}, "privacy": {}, "failures": [],
                                "messages": list(prepared.splits.messages) + messages}
@@ -247,8 +108,8 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
         for tl in prepared.splits.trial_lists:
             if tl.split != split or tl.condition not in sc.conditions:
                 continue
-            for (name, level), (enroll_attack, trial_attack) in attackers.items():
-                if tl.condition == "mri2mri" or level != "lazy_informed":
+            for (name, level), (enroll_attack, trial_attack) in attacking.items():
+                if tl.condition == MRI2MRI or level != LAZY_INFORMED:
                     ts = scorer.score(tl, enroll_attack, name, level)
                 else:
                     ts = scorer.score(tl, enroll_attack, name, level, trial_attack=trial_attack)
@@ -261,7 +122,7 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
         summary, who = privacy_summary(flat)
         flat.update(summary)
         if sc.attributes:
-            flat.update(_attributes(cfg, scorer, split, attackers, results["messages"]))
+            flat.update(_attributes(cfg, scorer, split, attacking, results["messages"]))
         if sc.utility:
             flat.update(_utility(cfg, prepared, scorer, split))
         results["splits"][split] = dict(sorted(flat.items()))
@@ -271,15 +132,12 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     return results
 
 
-def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attackers: dict, messages: list[str]) -> dict[str, float]:
+def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attacking: dict, messages: list[str]) -> dict[str, float]:
     """``attributes/<attack>/*`` (:mod:`benchmark.scoring.attributes`): the ignorant attacker's recogniser (original
     enrollment, pretrained model) embeds; messages for what could not be inferred are appended."""
-    from benchmark.scoring.attributes import attribute_results
-
     sc = cfg.scoring
-    cache_root = str(Path(cfg.paths.cache_dir) / "embeddings")
-    attacks = {name: (attackers[(name, "ignorant")][0] if (name, "ignorant") in attackers
-                      else get_attack(name, cache_root=cache_root)) for name in sc.attacks}
+    attacks = {name: (attacking[(name, IGNORANT)][0] if (name, IGNORANT) in attacking
+                      else build_attack(cfg, name, node)) for name, node in attack_nodes(cfg).items()}
     flat, msgs = attribute_results(scorer, split, attacks, sc.bootstrap, sc.ci_level, cfg.seed, cfg.progress)
     messages.extend(msgs)
     return flat
@@ -301,9 +159,6 @@ def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
 def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) -> dict[str, float]:
     """Brain preservation of the split's anonymised trial volumes (one scan per person) against their
     originals: a cohort sample of what the defacing did to the brain (deepbet masks, about 5 s a volume)."""
-    from benchmark.data.volume import load_volume
-    from benchmark.anatomy.preservation import brain_preservation, summarise
-
     rows = []
     vids = [v.pseudonym for v in prepared.splits.volumes if v.split == split and v.role == "trial"]
     for vid in progress(vids, f"utility ({split})", cfg.progress):
@@ -316,89 +171,3 @@ def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) ->
         except BenchmarkError as exc:
             scorer.failures.setdefault(vid, str(exc))
     return {f"utility/{k}": float(v) for k, v in summarise(rows).items()} if rows else {}
-
-
-def default_output_dir(cfg: DictConfig, team: str, system: str, command: str = "score") -> Path:
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return Path(cfg.paths.outputs_dir) / command / stamp / f"{team}-{system}"
-
-
-def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None = None,
-             command: str = "score") -> tuple[Path, dict[str, Any]]:
-    """Validate, score and track one submission; returns (results.json path, results).
-
-    A submission that fails validation is not scored: it is tracked with its reason (unranked on the
-    leaderboard) and its results hold no split. A scored submission gets the ``none`` baseline's figures
-    for the same keys as its ``reference`` block (:mod:`benchmark.scoring.reference`); scoring ``none`` itself
-    caches them.
-    """
-    from benchmark.submission.unpack import is_archive, scratch_target
-    from benchmark.submission.validate import validation_config
-
-    limits = validation_config(cfg)
-    if is_archive(submission) and submission.is_file() and not limits.unpack_dir:
-        # scoring reads the unpacked volumes after validation: unpack beside the cache, remove after
-        with scratch_target(cfg.paths.cache_dir, submission) as target:
-            return _evaluate(cfg, prepared, submission, out_dir, command,
-                             dataclasses.replace(limits, unpack_dir=str(target)))
-    return _evaluate(cfg, prepared, submission, out_dir, command, limits)
-
-
-def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> dict[str, Any]:
-    """The results of the valid submission folder ``root``: scored now, or an unchanged submission's
-    from the result cache (:mod:`benchmark.scoring.result_cache`), its score files and plots copied to ``out_dir``."""
-    import benchmark.scoring.result_cache as result_cache
-
-    entry = result_cache.key(cfg, prepared, root)
-    hit = result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
-    if hit is not None:
-        results, folder = hit
-        result_cache.copy_artifacts(results, folder, out_dir)
-        results["reused"] = str(folder)  # provenance: these figures were computed by an earlier run
-        return results
-    results = score_submission(cfg, prepared, root, out_dir)
-    result_cache.save(cfg, entry, results, out_dir, cfg.scoring.plots)
-    return results
-
-
-def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
-              limits) -> tuple[Path, dict[str, Any]]:
-    from benchmark.scoring.reference import add_reference
-    from benchmark.tracking import log_results
-    from benchmark.submission.validate import report_path, validate_submission, write_report
-
-    report = validate_submission(submission, prepared.kit, limits)
-    write_report(report, report_path(submission, limits))
-    team = report.team or submission.name
-    system = report.system or "?"
-    out_dir = out_dir or default_output_dir(cfg, team, system, command)
-    if report.ok:
-        results = _scored(cfg, prepared, Path(report.root or submission), out_dir)
-        add_reference(cfg, prepared, results)  # none's figures, same keys
-        results["submission"]["path"] = str(submission)  # the archive, not its scratch folder
-    else:
-        results = {"submission": {"team": team, "system": system, "path": str(submission)}, "splits": {},
-                   "privacy": {}, "failures": [], "messages": [f"validation failed: {report.reason()}"]}
-    results["validation"] = {"ok": report.ok, "reason": "" if report.ok else report.reason()}
-    path = write_json(out_dir / "results.json", results)
-    write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    write_json(out_dir / "validation.json", report.to_dict())
-    artifacts = {f"{split}/{kind}": [out_dir / kind / split] for split in results["splits"]
-                 for kind in ("plots", "scores") if (out_dir / kind / split).is_dir()}
-    log_results(results, OmegaConf.to_container(cfg, resolve=True), cfg.tracking, artifacts, report.to_dict())
-    return path, results
-
-
-def run(cfg: DictConfig) -> int:
-    if not cfg.submission:
-        raise BenchmarkError("give the submission to score: submission=<dir>")
-    submission = Path(cfg.submission)
-    prepared = prepare(cfg)
-    path, results = evaluate(cfg, prepared, submission, Path(cfg.output_dir) if cfg.output_dir else None)
-    if not results["validation"]["ok"]:
-        print(f"error: {submission}: not a valid submission: {results['validation']['reason']} "
-              f"(tracked unranked; details in {path.parent / 'validation.json'})", file=sys.stderr)
-        print(path)
-        return 2
-    print(path)
-    return 0

@@ -11,11 +11,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from benchmark.core.config import build
 from benchmark.data.volume import load_volume, save_volume
-from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_json
-from benchmark.data.prepare import Prepared, prepare
+from benchmark.data.prepare import Prepared
 from benchmark.core.progress import progress
 from benchmark.core.provenance import code_hash
 from benchmark.submission.format import SubmissionInfo, volume_path, write_info
@@ -102,15 +100,3 @@ def baseline_name(cfg: DictConfig) -> str:
         return HydraConfig.get().runtime.choices["baseline"]
     except (ValueError, KeyError):
         return str(cfg.baseline._target_).rsplit(".", 1)[-1].lower()
-
-
-def run(cfg: DictConfig) -> int:
-    if cfg.get("baseline") is None:
-        raise BenchmarkError("choose a defacing baseline: baseline=<name> (see conf/baseline/)")
-    prepared = prepare(cfg, write_kit=True)
-    name = baseline_name(cfg)
-    out = baseline_dir(cfg.paths.submissions_dir, name)
-    anonymize_kit(prepared, build(cfg.baseline, "baseline"), out, name, cfg.limits.max_voxels, cfg.progress,
-                  cfg.workers)
-    print(out)
-    return 0

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import stat
-import sys
 import tempfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -27,9 +26,10 @@ from typing import Any, Optional
 
 import numpy as np
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from benchmark.data.volume import DEFAULT_MAX_VOXELS, check_data, read_header
+from benchmark.core.config import ValidationConfig, typed
+from benchmark.data.volume import check_data, read_header
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_json
 from benchmark.submission.format import read_info
@@ -44,20 +44,6 @@ VOLUME_SUFFIX = ".nii.gz"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-@dataclass
-class ValidationConfig:
-    """Limits and tolerances of ``validate``; the config's ``validation`` node."""
-
-    affine_atol: float = 1e-3  # mm: largest difference allowed in any affine entry
-    max_file_mb: float = 200.0  # per volume file, as stored (compressed)
-    max_total_gb: float = 50.0  # all files of the submission together
-    max_unpacked_gb: float = 60.0  # an archive may not unpack to more than this
-    max_members: int = 100_000  # an archive may not hold more members than this
-    max_voxels: int = DEFAULT_MAX_VOXELS  # a header declaring more is refused before reading; run() takes limits.max_voxels
-    check_data: bool = True  # read every voxel: finite, not all zero, not truncated
-    workers: int = 1  # volumes checked in parallel (threads; gzip releases the GIL)
-    report: Optional[str] = None  # where validation.json goes; default: in the submission folder, or beside the archive
-    unpack_dir: Optional[str] = None  # where an archive is unpacked (kept); default: a temporary folder, removed
 
 
 @dataclass
@@ -349,42 +335,9 @@ def write_report(report: ValidationReport, path: str | os.PathLike) -> Path:
 
 
 def validation_config(cfg: DictConfig | dict | None) -> ValidationConfig:
-    """``cfg.validation`` (until Config has it, defaults), with ``limits.max_voxels`` from the config."""
-    node = {}
-    if cfg is not None:
-        v = cfg.get("validation")
-        if v is not None:
-            node = OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else dict(v)
-    node.pop("_target_", None)
-    try:
-        out = ValidationConfig(**node)
-    except TypeError as exc:
-        raise BenchmarkError(f"config: 'validation': {exc}") from None
+    """``cfg.validation`` (defaults when absent), with ``limits.max_voxels`` from the config."""
+    out = typed(ValidationConfig, cfg.get("validation") if cfg is not None else None, "validation")
     limits = cfg.get("limits") if cfg is not None else None
     if limits is not None and limits.get("max_voxels") is not None:
         out.max_voxels = int(limits.get("max_voxels"))
     return out
-
-
-def run(cfg: DictConfig) -> int:
-    submission = cfg.get("submission")
-    if not submission:
-        raise BenchmarkError("say which submission to check: python -m benchmark validate submission=<dir|archive>")
-    limits = validation_config(cfg)
-    kit = cfg.get("kit_dir")
-    if not kit:
-        from benchmark.data.prepare import prepare, prepared_root
-
-        kit = prepared_root(cfg) / "kit"
-        if not (kit / "ids.txt").is_file():
-            kit = prepare(cfg).kit
-    report = validate_submission(submission, kit, limits)
-    for line in report.lines():
-        print(line)
-    out = write_report(report, report_path(submission, limits))
-    print(f"report: {out}")
-    if not report.ok:
-        print(f"error: {submission}: not a valid submission ({report.n_errors} error(s), listed above)",
-              file=sys.stderr)
-        return 2
-    return 0

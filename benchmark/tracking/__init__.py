@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypeVar
 
 import yaml
 
+from benchmark.core.keys import SPLITS
 from benchmark.core.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ MAX_TAG_VAL_LENGTH = 8000
 MAX_KEY_LENGTH = 250
 MAX_PARAMS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
-SPLITS = ("dev", "test")
 TRUNCATED = "...[truncated]"
 
 #: artifact folders (keys) and path components that hold biometric data

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from benchmark.data.dataset import load_dataset
-from benchmark.data.splits import SplitFractions, assign_persons, make_splits
+from benchmark.core.config import SplitFractions
+from benchmark.data.splits import assign_persons, make_splits
 from tests.helpers import tiny_cohort
 
 

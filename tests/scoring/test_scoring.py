@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data.splits import CONDITIONS
+from benchmark.core.keys import CONDITIONS
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKS = ("arcface", "geo")

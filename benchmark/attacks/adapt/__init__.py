@@ -24,12 +24,18 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+import benchmark.attacks.models as models
+from benchmark.attacks.adapt.finetune import SplitRecognizer, finetune
+from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5
 from benchmark.attacks.arcface import ArcFaceAttack
-from benchmark.attacks.base import RUNTIME, Attack, Embedding, l2_normalise
+from benchmark.attacks.base import RUNTIME, Attack, Embedding, l2_normalise, usable_landmarks5
 from benchmark.core.cache import DiskCache
 from benchmark.core.config import AdaptConfig
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.files import config_hash, sha256_file
+from benchmark.core.files import atomic_path, config_hash, sha256_file
+from benchmark.core.progress import progress
+from benchmark.data.volume import load_volume
+from benchmark.render import View, render_views
 from benchmark.attacks.adapt.backend import (
     ANONYMISED,
     ORIGINAL,
@@ -111,12 +117,8 @@ class AdaptedArcFaceAttack(ArcFaceAttack):
 
     def _split(self):
         if getattr(self, "_split_model", None) is None:
-            from benchmark.attacks.adapt.finetune import SplitRecognizer
-
             if not self.head_weights or sha256_file(self.head_weights) != self.head_sha256:
                 raise BenchmarkError("adapted weights missing or changed; rerun the adaptation", self.head_weights)
-            import benchmark.attacks.models as models
-
             model = SplitRecognizer(str(models.verify(self.model_files()["recognizer"])))
             with np.load(self.head_weights) as data:
                 model.load_head_state({k: data[k] for k in data.files})
@@ -132,10 +134,6 @@ class AdaptedArcFaceAttack(ArcFaceAttack):
 def aligned_crops(attack: ArcFaceAttack, img, views: Sequence[dict]) -> list[np.ndarray]:
     """The 112x112 aligned face crops of a volume rendered in ``views``, aligned as the attack aligns
     (detector, then guided detection, then the render's geometry, then a centred crop)."""
-    from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5
-    from benchmark.attacks.base import _usable_landmarks5
-    from benchmark.render import View, render_views
-
     crops = []
     for r in render_views(attack.reconstruct(img), [View(**v) for v in views]):
         rgb = r.to_uint8_rgb()
@@ -143,7 +141,7 @@ def aligned_crops(attack: ArcFaceAttack, img, views: Sequence[dict]) -> list[np.
         face = attack.detect(rgb, bgr)
         if face is not None:
             kps = face.kps
-        elif _usable_landmarks5(r.landmarks5):
+        elif usable_landmarks5(r.landmarks5):
             kps = np.asarray(r.landmarks5, np.float64).reshape(5, 2)
             guided = attack.guided_detect(rgb, bgr, box_from_landmarks5(kps))
             kps = guided.kps if guided is not None else kps
@@ -157,10 +155,6 @@ def adapt_network(base: ArcFaceAttack, pool: Pool, cfg: AdaptConfig, cache_root:
                   show: bool = True) -> AdaptedArcFaceAttack:
     """Fine-tune ``base``'s output block on the pool (anonymised and original sessions, one class per
     person: the invariance the attacker needs); cached by the pool's file hashes and the config."""
-    from benchmark.data.volume import load_volume
-    from benchmark.core.progress import progress
-    from benchmark.attacks.adapt.finetune import SplitRecognizer, finetune
-
     volumes = sorted({(Path(p), str(person)) for p, person, _ in pool.anonymised + pool.original})
     key = config_hash({"version": ADAPT_VERSION, "base": base.config_hash(), "adapt": asdict(cfg),
                        "pool": [(sha256_file(p), label) for p, label in volumes]})
@@ -184,8 +178,6 @@ def adapt_network(base: ArcFaceAttack, pool: Pool, cfg: AdaptConfig, cache_root:
     head = {k: v for k, v in arrays.items() if not k.startswith("_")}
     head_file = weights.with_name(weights.stem + "-head.npz")
     if not head_file.is_file():
-        from benchmark.core.files import atomic_path
-
         with atomic_path(head_file, suffix=".npz") as tmp:
             np.savez(tmp, **head)
     options = {f.name: getattr(base, f.name) for f in dataclasses.fields(ArcFaceAttack) if f.name != "name"}
@@ -204,8 +196,6 @@ def _views(base: Attack, extra: Sequence[dict]) -> list[dict]:
 
 def embed_pool(attack: Attack, pool: Pool, views: Sequence[dict], show: bool = True) -> list[PoolItem]:
     """Every pool sample embedded by ``attack`` in ``views`` (templates in the attack's own views)."""
-    from benchmark.core.progress import progress
-
     n_own = len(attack.views)
     variant = dataclasses.replace(attack, views=list(views)) if list(views) != list(attack.views) else attack
     items: list[PoolItem] = []

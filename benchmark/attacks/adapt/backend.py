@@ -32,6 +32,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+import benchmark.metrics as M
+from benchmark.attacks.adapt.finetune import arcface_loss
 from benchmark.attacks.base import Embedding
 from benchmark.core.config import AdaptConfig, FinetuneConfig
 from benchmark.core.errors import BenchmarkError
@@ -169,8 +171,6 @@ def _train_head(items, cfg, normalise_raw):
     import torch
     import torch.nn.functional as F
 
-    from benchmark.attacks.adapt.finetune import arcface_loss
-
     x = np.concatenate([it.samples for it in items]).astype(np.float64)
     labels = np.concatenate([[it.person] * len(it.samples) for it in items])
     classes, y = np.unique(labels, return_inverse=True)
@@ -283,8 +283,6 @@ def _fit_inner(inner: Any, items: Sequence[PoolItem], backend: Backend, domain: 
 
 def select(inner: Any, items: Sequence[PoolItem], cfg: AdaptConfig, normalise_raw: bool) -> tuple[Candidate, dict]:
     """Person-level K-fold cross-validation of every candidate; (winner, log)."""
-    import benchmark.metrics as M
-
     persons = sorted({it.person for it in items})
     folds = folds_of(persons, cfg.folds, cfg.finetune.seed)
     if not folds:

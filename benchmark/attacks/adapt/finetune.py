@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.core.config import FinetuneConfig
 from benchmark.core.errors import BenchmarkError
-from benchmark.attacks.adapt.onnx_torch import OnnxGraphModule, arcface_preprocess
+from benchmark.attacks.adapt.onnx_torch import OnnxGraphModule, apply_op, arcface_preprocess
 
 
 class SplitRecognizer(nn.Module):
@@ -41,10 +41,8 @@ class SplitRecognizer(nn.Module):
             p.requires_grad_(key in head_inputs)
 
     def _run(self, env: dict[str, torch.Tensor], start: int, stop: int) -> dict[str, torch.Tensor]:
-        from benchmark.attacks.adapt.onnx_torch import _apply
-
         for op, inputs, outputs, attrs in self.graph.nodes[start:stop]:
-            env[outputs[0]] = _apply(op, [self.graph._value(env, n) for n in inputs if n], attrs)
+            env[outputs[0]] = apply_op(op, [self.graph._value(env, n) for n in inputs if n], attrs)
         return env
 
     @torch.no_grad()

@@ -54,11 +54,11 @@ class OnnxGraphModule(nn.Module):
         env = {self.input_name: x}
         for op, inputs, outputs, attrs in self.nodes:
             args = [self._value(env, n) for n in inputs if n]
-            env[outputs[0]] = _apply(op, args, attrs)
+            env[outputs[0]] = apply_op(op, args, attrs)
         return env[self.output_name]
 
 
-def _apply(op: str, a: list[torch.Tensor], attrs: dict) -> torch.Tensor:
+def apply_op(op: str, a: list[torch.Tensor], attrs: dict) -> torch.Tensor:
     if op == "Conv":
         pads = attrs.get("pads", [0, 0, 0, 0])
         x = a[0]

@@ -1,0 +1,140 @@
+"""Validate, score and track one submission (``score``, and ``run`` for each submission).
+
+A valid submission's results come from the result cache when nothing they depend on changed
+(:mod:`benchmark.scoring.result_cache`), else it is scored; it then gets the ``none`` baseline's figures
+for the same keys as its ``reference`` block: read from the cache, or, when missing, the none baseline
+is anonymised and scored here once (:mod:`benchmark.scoring.reference`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+import benchmark.scoring.result_cache as result_cache
+from benchmark.core import registry
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import write_json, write_text
+from benchmark.data.prepare import Prepared
+from benchmark.scoring import reference
+from benchmark.scoring.score import score_submission
+from benchmark.submission.anonymize import anonymize_kit
+from benchmark.submission.unpack import is_archive, scratch_target
+from benchmark.submission.validate import report_path, validate_submission, validation_config, write_report
+from benchmark.tracking import log_results
+
+
+def default_output_dir(cfg: DictConfig, team: str, system: str, command: str = "score") -> Path:
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return Path(cfg.paths.outputs_dir) / command / stamp / f"{team}-{system}"
+
+
+def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None = None,
+             command: str = "score") -> tuple[Path, dict[str, Any]]:
+    """Validate, score and track one submission; returns (results.json path, results).
+
+    A submission that fails validation is not scored: it is tracked with its reason (unranked on the
+    leaderboard) and its results hold no split. A scored submission gets the ``none`` baseline's figures
+    for the same keys as its ``reference`` block (:mod:`benchmark.scoring.reference`, :func:`add_reference`); scoring
+    ``none`` itself caches them.
+    """
+    limits = validation_config(cfg)
+    if is_archive(submission) and submission.is_file() and not limits.unpack_dir:
+        # scoring reads the unpacked volumes after validation: unpack beside the cache, remove after
+        with scratch_target(cfg.paths.cache_dir, submission) as target:
+            return _evaluate(cfg, prepared, submission, out_dir, command,
+                             dataclasses.replace(limits, unpack_dir=str(target)))
+    return _evaluate(cfg, prepared, submission, out_dir, command, limits)
+
+
+def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> dict[str, Any]:
+    """The results of the valid submission folder ``root``: scored now, or an unchanged submission's
+    from the result cache (:mod:`benchmark.scoring.result_cache`), its score files and plots copied to ``out_dir``."""
+    entry = result_cache.key(cfg, prepared, root)
+    hit = result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
+    if hit is not None:
+        results, folder = hit
+        result_cache.copy_artifacts(results, folder, out_dir)
+        results["reused"] = str(folder)  # provenance: these figures were computed by an earlier run
+        return results
+    results = score_submission(cfg, prepared, root, out_dir)
+    result_cache.save(cfg, entry, results, out_dir, cfg.scoring.plots)
+    return results
+
+
+def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
+              limits) -> tuple[Path, dict[str, Any]]:
+    report = validate_submission(submission, prepared.kit, limits)
+    write_report(report, report_path(submission, limits))
+    team = report.team or submission.name
+    system = report.system or "?"
+    out_dir = out_dir or default_output_dir(cfg, team, system, command)
+    if report.ok:
+        results = _scored(cfg, prepared, Path(report.root or submission), out_dir)
+        add_reference(cfg, prepared, results)  # none's figures, same keys
+        results["submission"]["path"] = str(submission)  # the archive, not its scratch folder
+    else:
+        results = {"submission": {"team": team, "system": system, "path": str(submission)}, "splits": {},
+                   "privacy": {}, "failures": [], "messages": [f"validation failed: {report.reason()}"]}
+    results["validation"] = {"ok": report.ok, "reason": "" if report.ok else report.reason()}
+    path = write_json(out_dir / "results.json", results)
+    write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    write_json(out_dir / "validation.json", report.to_dict())
+    artifacts = {f"{split}/{kind}": [out_dir / kind / split] for split in results["splits"]
+                 for kind in ("plots", "scores") if (out_dir / kind / split).is_dir()}
+    log_results(results, OmegaConf.to_container(cfg, resolve=True), cfg.tracking, artifacts, report.to_dict())
+    return path, results
+
+
+def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[dict], str]:
+    """Score the none submission (validated against the kit) without plots into cache entry ``entry``;
+    (results, why not)."""
+    report = validate_submission(none_dir, prepared.kit, validation_config(cfg))
+    if not report.ok:
+        return None, f"the reference submission {none_dir} is not valid for this cohort: {report.reason()}"
+    ref_cfg = OmegaConf.merge(cfg, {"scoring": {"plots": False, "reference": False}})
+    tmp = Path(tempfile.mkdtemp(prefix="reference-"))
+    try:
+        results = score_submission(ref_cfg, prepared, none_dir, tmp)
+        result_cache.save(cfg, entry, results, tmp, plots=False)
+        return results, ""
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _reference_block(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) -> tuple[Optional[dict], str]:
+    """The none figures for the keys of ``results`` (cached, or anonymised and scored now); (block, message when none)."""
+    none_dir = reference.reference_dir(cfg)
+    if not (none_dir / "submission.yaml").is_file():
+        anonymize_kit(prepared, registry.build("baseline", reference.REFERENCE_BASELINE), none_dir,
+                      reference.REFERENCE_BASELINE, cfg.limits.max_voxels, cfg.progress, cfg.workers)
+    ref, entry = reference.cached(cfg, prepared)
+    was_cached = ref is not None
+    if ref is None:
+        ref, why = _score_reference(cfg, prepared, none_dir, entry)
+        if ref is None:
+            return None, f"reference: {why}"
+    return reference.reference_block(ref, none_dir, was_cached, results), ""
+
+
+def add_reference(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) -> None:
+    """Add the ``reference`` block to ``results``, unless they are the reference's own.
+
+    A failure here never stops scoring: it becomes a message.
+    """
+    try:
+        if not reference.wanted(cfg, results):
+            return
+        block, why = _reference_block(cfg, prepared, results)
+    except BenchmarkError as exc:
+        block, why = None, f"reference: not added ({exc})"
+    if block is not None:
+        results["reference"] = block
+    else:
+        results.setdefault("messages", []).append(why)
