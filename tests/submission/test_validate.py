@@ -18,6 +18,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from benchmark.cli import main
+from benchmark.cli.commands import validate_command
 from benchmark.core.errors import BenchmarkError
 from benchmark.submission.unpack import unpack_archive
 from benchmark.submission.validate import ValidationConfig, report_path, validate_submission
@@ -327,10 +328,8 @@ def _cfg(submission, kit, **validation):
 
 
 def test_command_prints_per_file_report_and_writes_json(tree, kit, capsys):
-    from benchmark.submission.validate import run
-
     good = make_good(tree / "good", kit)
-    assert run(_cfg(good, kit)) == 0
+    assert validate_command(_cfg(good, kit)) == 0
     out = capsys.readouterr().out
     for vid in IDS:
         assert any(line.split() == [vid, "OK"] for line in out.splitlines()), out
@@ -343,7 +342,7 @@ def test_command_prints_per_file_report_and_writes_json(tree, kit, capsys):
     sub = bad(tree, kit, "cli_bad")
     vol(sub, "v0001").unlink()
     write_nifti(vol(sub, "v0003"), ball_volume(shape=(24, 28, 20)), AFFINE)
-    assert run(_cfg(sub, kit)) == 2
+    assert validate_command(_cfg(sub, kit)) == 2
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert any(line.startswith("v0001") and "missing" in line for line in lines)
