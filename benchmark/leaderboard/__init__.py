@@ -24,9 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from benchmark.core.config import LeaderboardConfig
+from benchmark.core.config import LeaderboardConfig, typed
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_path, write_bytes, write_json, write_text
 from benchmark.core.keys import KNOWLEDGE, SEMI_INFORMED, MetricKey
@@ -513,15 +513,7 @@ def _readable(paths: list[Path]) -> None:
 
 
 def leaderboard_config(cfg: DictConfig | None) -> LeaderboardConfig:
-    node = cfg.get("leaderboard") if cfg is not None else None
-    if node is None:
-        return LeaderboardConfig()
-    node = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    node.pop("_target_", None)
-    try:
-        return LeaderboardConfig(**node)
-    except TypeError as exc:
-        raise BenchmarkError(f"config: 'leaderboard': {exc}") from None
+    return typed(LeaderboardConfig, cfg.get("leaderboard") if cfg is not None else None, "leaderboard")
 
 
 def terminal_table(out_dir: str | Path) -> str:
