@@ -18,8 +18,9 @@ from typing import Any, Optional
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from benchmark.core.config import CONF_DIR, validate_node
+from benchmark.core.config import CONF_DIR, config_error_line, validate_node
 from benchmark.core.errors import BenchmarkError
 
 PLAIN = (bool, int, float, str, list, tuple, dict)
@@ -42,19 +43,22 @@ def build(group: str, name: Optional[str] = None, *, node: Optional[DictConfig] 
           expected: Optional[type] = None, **overrides: Any) -> Any:
     """The component ``conf/<group>/<name>.yaml`` describes, or ``node`` (a composed config's group node),
     with keyword ``overrides``, checked against its class's schema; ``expected``: the type it must have."""
-    if node is None:
-        node = load(group, name)
-    node = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+    where = group if name is None else f"{group}.{name}"
+    path = None if name is None else config_path(group, name)
+    try:  # a composed node: ${...} resolve against the whole config while the node is attached to it
+        node = load(group, name) if node is None else OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+    except OmegaConfBaseException as exc:
+        raise BenchmarkError(config_error_line(exc, prefix=where), path) from None
     objects = {}
     for key, value in overrides.items():
         if value is None or isinstance(value, PLAIN):
             OmegaConf.update(node, key, value, merge=False, force_add=True)
         else:
             objects[key] = value
-    where = group if name is None else f"{group}.{name}"
-    path = None if name is None else config_path(group, name)
     try:
         component = instantiate(validate_node(node, where), **objects)
+    except OmegaConfBaseException as exc:  # a mandatory value left unset (root: ???), a ${...} to nowhere
+        raise BenchmarkError(config_error_line(exc, prefix=where), path) from None
     except InstantiationException as exc:  # an option the class itself refused
         cause = exc.__cause__
         if isinstance(cause, BenchmarkError):

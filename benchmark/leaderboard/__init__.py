@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from benchmark.core.config import LeaderboardConfig, typed
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_path, write_bytes, write_json, write_text
-from benchmark.core.keys import KNOWLEDGE, SEMI_INFORMED, MetricKey
+from benchmark.core.keys import IGNORANT, KNOWLEDGE, LAZY_INFORMED, SEMI_INFORMED, MetricKey
 from benchmark.tracking import TrackingConfig, client, is_biometric, retry, runs, tracking_config
 
 TEMPLATE = Path(__file__).with_name("template.html")
@@ -355,7 +355,7 @@ def _td(text: str, sort: Any, cls: str = "", raw: bool = False) -> str:
 
 
 REF_TITLE = "the reference (none: the original volumes) against the same attacker: the attack's strength"
-KNOWLEDGE_SHORT = {"ignorant": "ign.", "lazy_informed": "lazy", "semi_informed": "semi"}
+KNOWLEDGE_SHORT = {IGNORANT: "ign.", LAZY_INFORMED: "lazy", SEMI_INFORMED: "semi"}
 
 
 def _attacker(key: Optional[str]) -> str:

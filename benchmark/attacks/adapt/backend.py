@@ -37,10 +37,11 @@ from benchmark.attacks.adapt.finetune import arcface_loss
 from benchmark.attacks.base import Embedding
 from benchmark.core.config import AdaptConfig, FinetuneConfig
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.keys import CONDITIONS, MRI2MRI, PHOTO2MRI
 
 #: Enrollment domains: original volumes (mri2mri) and photographs (photo2mri); trials are anonymised.
 ORIGINAL, PHOTO, ANONYMISED = "original", "photo", "anonymised"
-CONDITION_OF = {ORIGINAL: "mri2mri", PHOTO: "photo2mri"}
+CONDITION_OF = {ORIGINAL: MRI2MRI, PHOTO: PHOTO2MRI}
 
 
 @dataclass
@@ -228,7 +229,7 @@ def pool_trials(items: Sequence[PoolItem], persons: set[str]) -> dict[str, list[
     mri2mri: an original session against an anonymised *other* session (the same person) or any
     anonymised session of another person; photo2mri: the photo template against every anonymised session.
     """
-    out: dict[str, list[tuple[int, int, bool]]] = {"mri2mri": [], "photo2mri": []}
+    out: dict[str, list[tuple[int, int, bool]]] = {c: [] for c in CONDITIONS}
     anon = [i for i, it in enumerate(items) if it.domain == ANONYMISED and it.person in persons]
     for i, e in enumerate(items):
         if e.person not in persons or e.domain == ANONYMISED:
@@ -308,7 +309,7 @@ def select(inner: Any, items: Sequence[PoolItem], cfg: AdaptConfig, normalise_ra
             for cond, pairs in trials.items():
                 if not pairs:
                     continue
-                _fit_inner(inner, items, backend, ORIGINAL if cond == "mri2mri" else PHOTO)
+                _fit_inner(inner, items, backend, ORIGINAL if cond == MRI2MRI else PHOTO)
                 scorer.reset()
                 bucket = scores.setdefault((cand.name, cond), [])
                 bucket += [(scorer.score(items[i].template, items[j].template, items[i].domain), m)
@@ -319,14 +320,14 @@ def select(inner: Any, items: Sequence[PoolItem], cfg: AdaptConfig, normalise_ra
     table: dict[str, dict[str, float]] = {}
     for cand in candidates(cfg, reached):
         row = {}
-        for cond in ("mri2mri", "photo2mri"):
+        for cond in CONDITIONS:
             got = scores.get((cand.name, cond), [])
             mated = np.array([s for s, m in got if m])
             non = np.array([s for s, m in got if not m])
             if len(mated) and len(non):
                 row[cond] = float(M.eer(mated, non))
         if row:
-            row["mean"] = float(np.mean([row[c] for c in ("mri2mri", "photo2mri") if c in row]))
+            row["mean"] = float(np.mean([row[c] for c in CONDITIONS if c in row]))
             table[cand.name] = row
     cands = {c.name: c for c in candidates(cfg, reached) if c.name in table}
     if "pretrained" not in table:
