@@ -25,13 +25,13 @@ import numpy as np
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, sha256_file
-from benchmark.core.provenance import code_hash
+import benchmark.core.provenance as provenance
 import benchmark.attacks.models as models
 from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5
 from benchmark.attacks.models import DetectedFace, ModelFile, SCRFDDetector
 from benchmark.attacks.reconstruct import FaceFill
 from benchmark.data.volume import load_volume
-from benchmark.render import View, render_views
+import benchmark.render as render
 
 #: Renders of recently embedded volume files, in memory only (biometric data never goes to disk):
 #: the attacks of one scoring run render each volume once. Least recently used first.
@@ -289,7 +289,7 @@ class Attack:
     def _render(self, img: Any) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
         """(RGB uint8 image, geometric 5 landmarks) of each configured view, after :meth:`reconstruct`."""
         img = self.reconstruct(img)
-        renders = render_views(img, [View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views])
+        renders = render.render_views(img, [render.View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views])
         return [(r.to_uint8_rgb(), r.landmarks5) for r in renders]
 
     def _embed_frames(self, frames: Sequence[tuple[np.ndarray, Optional[np.ndarray]]]) -> Embedding:
@@ -315,7 +315,7 @@ class Attack:
         files = {role: models.file_digest(models.verify(mf)) for role, mf in self.model_files().items()}
         cls = type(self)
         return config_hash({"class": f"{cls.__module__}.{cls.__qualname__}", "version": EMBEDDING_VERSION,
-                            "config": self.config(), "models": files, "code": code_hash(cls.__module__)})
+                            "config": self.config(), "models": files, "code": provenance.code_hash(cls.__module__)})
 
     def _cached(self, path: Path, kind: str, compute) -> Embedding:
         if not path.is_file():

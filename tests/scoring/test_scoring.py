@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.core.keys import CONDITIONS
+from benchmark.core.keys import CONDITIONS, KNOWLEDGE
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKS = ("arcface", "geo")
-KNOWLEDGE = ("ignorant", "lazy_informed", "semi_informed")
 METRICS = ("eer", "min_cllr", "auc", "rank1", "rank5", "detection_rate")
 WITH_CI = ("eer", "min_cllr", "auc")
 ATTRIBUTES = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")  # each with _chance and an interval

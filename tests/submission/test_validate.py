@@ -21,7 +21,8 @@ from benchmark.cli import main
 from benchmark.cli.commands import validate_command
 from benchmark.core.errors import BenchmarkError
 from benchmark.submission.unpack import unpack_archive
-from benchmark.submission.validate import ValidationConfig, report_path, validate_submission
+from benchmark.core.config import ValidationConfig
+from benchmark.submission.validate import report_path, validate_submission
 from tests.helpers import ball_volume, write_nifti
 
 IDS = ["v0001", "v0002", "v0003"]
