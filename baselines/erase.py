@@ -36,7 +36,16 @@ class Erase(Baseline):
     edge_mm: float = 4.0
     masker: BrainMasker | None = None
 
+    def check(self) -> None:
+        """Raise BenchmarkError on a shell that cannot be built (checked before each volume)."""
+        if len(self.radii_mm) != 3 or min(self.radii_mm) <= 0 or len(self.offset_mm) != 3:
+            raise BenchmarkError(f"erase: radii_mm needs three positive values and offset_mm three values, got "
+                                 f"{list(self.radii_mm)} and {list(self.offset_mm)}")
+        if self.margin_mm < 0 or self.edge_mm <= 0:
+            raise BenchmarkError("erase: margin_mm must be >= 0 and edge_mm > 0")
+
     def deface(self, img: nib.Nifti1Image) -> np.ndarray:
+        self.check()
         if self.masker is None:
             self.masker = BrainMasker.default()
         x = np.asarray(img.dataobj, dtype=np.float32)

@@ -58,6 +58,8 @@ def test_registry():
     assert get_baseline("facemask", **{"registration.seed": 7}).registration.seed == 7
     with pytest.raises(BenchmarkError, match="unknown baseline 'nope'"):
         get_baseline("nope")
+    with pytest.raises(BenchmarkError, match="radii_mm needs three positive values"):
+        get_baseline("erase", radii_mm=[80.0, 0.0, 90.0]).check()
 
 
 def test_rejects_4d():
