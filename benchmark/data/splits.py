@@ -4,10 +4,14 @@ Persons are divided into disjoint ``dev``, ``test`` and ``train`` sets (``train`
 training pool for the semi-informed attacker), stratified by sex. Every volume that a participant
 anonymises gets its own random pseudonym; the key from pseudonym to person stays with the organisers.
 
-Conditions:
-- ``mri2mri``: enrollment = session 1 of each person with two or more sessions, trial = session 2;
-  persons with a single session contribute that session as an impostor-only trial.
-- ``photo2mri``: enrollment = the photographs of each person who has them, trial as above.
+Conditions (every pair of an enrollment and a trial of the split is a trial, mated or not):
+- ``mri2mri``: enrollment = the first session of each person with two or more sessions, trials =
+  every other session of every person; a person with a single session contributes that session as
+  an impostor-only trial.
+- ``photo2mri``: enrollment = the photographs of each person who has them (one template from all of
+  them), trials = every session of every person (the mri2mri enrollment volumes included).
+
+Several trials of one person are dependent: the metrics' intervals resample persons, not trials.
 
 A trial line is ``<enroll_id> <trial_id> target|nontarget``; lists are all pairs and same-sex pairs.
 """
@@ -109,8 +113,7 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
                 return token
 
     volumes: list[VolumeEntry] = []
-    enroll_vol: dict[str, str] = {}  # participant -> enrollment volume pseudonym
-    trial_vol: dict[str, str] = {}  # participant -> trial volume pseudonym
+    enroll_vol: dict[str, str] = {}  # participant -> mri2mri enrollment volume pseudonym
     photo_enroll: dict[str, str] = {}
     for split in ALL_SPLITS:
         for pid in persons[split]:
@@ -122,38 +125,45 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
             if len(sessions) >= 2:
                 enroll_vol[pid] = pseudonym()
                 volumes.append(VolumeEntry(enroll_vol[pid], pid, sessions[0].session_id, split, "enroll"))
-            if sessions:
-                trial_vol[pid] = pseudonym()
-                volumes.append(VolumeEntry(trial_vol[pid], pid, sessions[min(1, len(sessions) - 1)].session_id,
-                                           split, "trial"))
+            for ses in sessions[1:] if len(sessions) >= 2 else sessions:
+                volumes.append(VolumeEntry(pseudonym(), pid, ses.session_id, split, "trial"))
             if dataset.participants[pid].photos:
                 photo_enroll[pid] = pseudonym("p")
     volumes.sort(key=lambda v: v.pseudonym)
     splits = Splits(persons=persons, volumes=volumes, enrollments={v: k for k, v in photo_enroll.items()})
     for split in SPLITS:
         members = persons[split]
-        trials = [pid for pid in members if pid in trial_vol]
-        for condition, enrolled in ((MRI2MRI, enroll_vol), (PHOTO2MRI, photo_enroll)):
+        if not members:
+            continue
+        in_split = [v for v in volumes if v.split == split]  # in pseudonym order
+        for condition, enrolled, roles in ((MRI2MRI, enroll_vol, ("trial",)),
+                                           (PHOTO2MRI, photo_enroll, ("enroll", "trial"))):
             enroll = {enrolled[pid]: pid for pid in members if pid in enrolled}
-            if not members:
-                continue
-            problem = _too_small(condition, enroll, trials)
+            trials = [v for v in in_split if v.role in roles]
+            problem = _too_small(condition, enroll, {v.participant_id for v in trials})
             if problem:
                 splits.messages.append(f"{split}/{condition}: skipped, {problem}")
                 continue
-            all_pairs, same_sex = [], []
-            for eid, epid in sorted(enroll.items()):
-                for tpid in sorted(trials, key=lambda p: trial_vol[p]):
-                    t = Trial(eid, trial_vol[tpid], epid == tpid)
-                    all_pairs.append(t)
-                    se, st = dataset.participants[epid].sex, dataset.participants[tpid].sex
-                    if se is not None and se == st:
-                        same_sex.append(t)
-            splits.trial_lists.append(TrialList(split, condition, all_pairs, same_sex, enroll))
+            splits.trial_lists.append(_trial_list(dataset, split, condition, enroll, trials))
     return splits
 
 
-def _too_small(condition: str, enroll: dict[str, str], trials: list[str]) -> str | None:
+def _trial_list(dataset: Dataset, split: str, condition: str, enroll: dict[str, str],
+                trials: list[VolumeEntry]) -> TrialList:
+    """Every enrollment against every trial volume; same-sex pairs are those with both sexes known and equal."""
+    all_pairs, same_sex = [], []
+    for eid, epid in sorted(enroll.items()):
+        for tv in trials:
+            t = Trial(eid, tv.pseudonym, epid == tv.participant_id)
+            all_pairs.append(t)
+            se, st = dataset.participants[epid].sex, dataset.participants[tv.participant_id].sex
+            if se is not None and se == st:
+                same_sex.append(t)
+    return TrialList(split, condition, all_pairs, same_sex, enroll)
+
+
+def _too_small(condition: str, enroll: dict[str, str], trials: set[str]) -> str | None:
+    """Why a condition has no trial list (``trials``: the persons with a trial volume), or None."""
     need = "two or more MRI sessions" if condition == MRI2MRI else "photographs and an MRI session"
     if not enroll:
         return f"no person has {need}"

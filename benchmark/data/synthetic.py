@@ -92,8 +92,8 @@ class SyntheticCohort:
     """
 
     n_persons: int = 60
-    sessions: int = 2
-    photos: int = 3
+    sessions: int = 3  # mri2mri: the first enrolls, the others are trials (photo2mri trials all of them)
+    photos: int = 4  # one photo2mri template from all of them
     voxel_size: float = 2.0
     seed: int = 0
     cache_dir: str = ".cache/datasets"

@@ -5,21 +5,24 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 
 from baselines import Baseline, available, get_baseline
-from baselines.base import otsu_threshold
+from baselines.base import head_mask, otsu_threshold
 from benchmark.anatomy.brainmask import BrainMasker
 from benchmark.core.errors import BenchmarkError
 from benchmark.anatomy.template import load_template
 from benchmark.anatomy.preservation import brain_preservation
+from benchmark.data.synthetic import SyntheticCohort, generate_cohort
 from tests.helpers import back_to_template_order, dice
 
-NAMES = ["blur", "facemask", "none", "quickshear", "refacing"]
+NAMES = ["blur", "erase", "facemask", "none", "quickshear", "refacing"]
+MASKED = ("erase", "quickshear")  # baselines built on a deepbet brain mask
 REAL = ["sub-A/ses-supine", "sub-A/ses-prone", "sub-A/ses-leftside", "sub-A/ses-rightside", "sub-B/ses-1"]
 
 
 def anonymize_all(img: nib.Nifti1Image, masker: BrainMasker) -> dict[str, nib.Nifti1Image]:
-    return {name: get_baseline(name, **({"masker": masker} if name == "quickshear" else {})).anonymize(img)
+    return {name: get_baseline(name, **({"masker": masker} if name in MASKED else {})).anonymize(img)
             for name in NAMES}
 
 
@@ -55,6 +58,8 @@ def test_registry():
     assert get_baseline("facemask", **{"registration.seed": 7}).registration.seed == 7
     with pytest.raises(BenchmarkError, match="unknown baseline 'nope'"):
         get_baseline("nope")
+    with pytest.raises(BenchmarkError, match="radii_mm needs three positive values"):
+        get_baseline("erase", radii_mm=[80.0, 0.0, 90.0]).check()
 
 
 def test_rejects_4d():
@@ -65,13 +70,18 @@ def test_rejects_4d():
 
 class NoBrain:
     def mask_image(self, img):
-        return nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine)
+        return nib.Nifti1Image(self(img).astype(np.uint8), img.affine)
+
+    def __call__(self, img):
+        return np.zeros(img.shape, bool)
 
 
-def test_quickshear_without_a_brain_says_so():
-    img = nib.Nifti1Image(np.ones((8, 8, 8), np.int16), np.eye(4))
-    with pytest.raises(BenchmarkError, match="no brain"):
-        get_baseline("quickshear", masker=NoBrain()).anonymize(img)
+@pytest.mark.parametrize("name", MASKED)
+def test_without_a_brain_says_so(name, tmp_path):
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.int16), np.eye(4)), tmp_path / "head.nii.gz")
+    with pytest.raises(BenchmarkError, match="no brain") as info:
+        get_baseline(name, masker=NoBrain()).anonymize(nib.load(tmp_path / "head.nii.gz"))
+    assert "head.nii.gz" in str(info.value)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -99,6 +109,43 @@ def test_face_removed_brain_kept(name, min_removed, template_img, template_out, 
     assert result["brain_dice"] >= 0.98
     assert result["brain_changed_fraction"] == 0.0
     assert not result["failure"]
+
+
+@pytest.fixture(scope="module")
+def two_persons(tmp_path_factory) -> list[nib.Nifti1Image]:
+    """One scan each of two synthetic persons (same scanner grid, different heads and poses)."""
+    root = tmp_path_factory.mktemp("persons")
+    generate_cohort(SyntheticCohort(n_persons=2, sessions=1, photos=0), root, progress=False)
+    return [nib.load(next(root.glob(f"{pid}/ses-1/anat/*_T1w.nii.gz"))) for pid in ("sub-s0001", "sub-s0002")]
+
+
+def _on_the_brain(img, out, masker, margin_mm) -> dict[str, np.ndarray]:
+    """What an attacker who aligns heads on the brain's centroid sees: the volumes moved so that the centroid
+    is at the grid's centre; ``shell``: the anonymised volume over its shell intensity; ``far``: the voxels
+    clear of the brain and its kept margin; ``head``, ``shell_head``: the filled head masks before and after."""
+    brain = masker(img)
+    x, y = np.asarray(img.dataobj, np.float32), np.asarray(out.dataobj, np.float32)
+    far = ndi.distance_transform_edt(~brain, sampling=img.header.get_zooms()) > margin_mm + 2.0
+    move = (np.array(x.shape) - 1) / 2 - np.argwhere(brain).mean(axis=0)
+    shell = ndi.shift(y / float(np.median(y[far & (y > 0)])), move, order=1)
+    return {"shell": shell, "far": ndi.shift(far.astype(np.float32), move, order=1) > 0.5,
+            "shell_head": ndi.binary_fill_holes(shell > 0.5),
+            "head": ndi.shift(head_mask(x).astype(np.float32), move, order=1) > 0.5}
+
+
+def test_erase_keeps_the_brain_and_gives_everyone_one_head(two_persons, masker):
+    erase = get_baseline("erase", masker=masker)
+    views = []
+    for img in two_persons:
+        out = erase.anonymize(img)
+        result = brain_preservation(img, out, masker=masker)
+        assert result["brain_dice"] >= 0.98 and result["brain_changed_fraction"] == 0.0, result
+        views.append(_on_the_brain(img, out, masker, erase.margin_mm))
+    a, b = views
+    both = a["far"] & b["far"]
+    assert both.sum() > 0.5 * min(a["far"].sum(), b["far"].sum())
+    assert np.mean(np.abs(a["shell"][both] - b["shell"][both]) > 0.1) < 0.005  # one shell, up to its placement
+    assert dice(a["shell_head"], b["shell_head"]) > 0.995 > dice(a["head"], b["head"])
 
 
 @pytest.mark.parametrize("name", ["blur", "refacing"])

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import COMMANDS, main
+from benchmark.data.dataset import load_dataset
+from benchmark.data.splits import make_splits
 from tests.helpers import tiny_cohort
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,5 +94,6 @@ def test_prepare_real_data(real_mri_root, tmp_path):
     out = _cli("prepare", "dataset=bids", f"dataset.root={real_mri_root}",
                f"paths.prepared_dir={tmp_path}", "progress=false")
     assert out.returncode == 0, out.stderr
-    assert "test/mri2mri: 2 trials (1 target)" in out.stdout
+    (tl,) = make_splits(load_dataset(real_mri_root)).trial_lists  # every session after the first is a trial
+    assert f"test/mri2mri: {len(tl.trials)} trials ({sum(t.target for t in tl.trials)} target)" in out.stdout
     assert "photo2mri: skipped" in out.stdout

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from benchmark.data.dataset import load_dataset
@@ -10,7 +12,12 @@ from tests.helpers import tiny_cohort
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    return load_dataset(tiny_cohort(tmp_path_factory.mktemp("c"), n_persons=20, sessions=2, photos=1))
+    """20 persons with three sessions and two photographs, except one test person: one session, no photograph."""
+    root = tiny_cohort(tmp_path_factory.mktemp("c"), n_persons=20, sessions=3, photos=2)
+    single = assign_persons(load_dataset(root), SplitFractions())["test"][0]  # splits ignore sessions
+    for folder in ("ses-2", "ses-3", "photo"):
+        shutil.rmtree(root / single / folder)
+    return load_dataset(root)
 
 
 def test_persons_disjoint_stratified_deterministic(cohort):
@@ -30,29 +37,40 @@ def test_small_cohort_goes_to_test(cohort):
     assert a == {"dev": [], "test": sorted(cohort.participants), "train": []}
 
 
+def _expected_volumes(cohort, members, condition):
+    """(enrolled persons, trial volumes per person) of a condition, from the cohort's sessions and photos."""
+    n = {p: len(cohort.participants[p].sessions) for p in members}
+    if condition == "mri2mri":
+        return {p for p in members if n[p] >= 2}, {p: max(n[p] - 1, 1) for p in members}
+    return {p for p in members if cohort.participants[p].photos}, n
+
+
 def test_trial_lists(cohort):
     s = make_splits(cohort)
     key = s.volume_key()
-    assert len(key) == len(s.volumes)  # pseudonyms unique
+    assert len(key) == len(s.volumes) == sum(len(p.sessions) for p in cohort.participants.values())
+    (single,) = [p for p, part in cohort.participants.items() if len(part.sessions) == 1]
+    assert single in s.persons["test"]  # scored: impostor-only in mri2mri, no photo2mri enrollment
     for tl in s.trial_lists:
-        n = len(s.persons[tl.split])
-        assert len(tl.trials) == n * n  # all pairs
-        assert sum(t.target for t in tl.trials) == n
+        enrolled, n_trials = _expected_volumes(cohort, s.persons[tl.split], tl.condition)
+        assert set(tl.enroll.values()) == enrolled
+        pairs = {(t.enroll_id, t.trial_id) for t in tl.trials}
+        assert len(pairs) == len(tl.trials) == len(enrolled) * sum(n_trials.values())  # every pair, once
+        assert sum(t.target for t in tl.trials) == sum(n_trials[p] for p in enrolled)
         for t in tl.trials:
             tv = key[t.trial_id]
-            assert tv.role == "trial" and tv.split == tl.split
-            enrolled = tl.enroll[t.enroll_id]
-            assert t.target == (enrolled == tv.participant_id)
+            assert tv.split == tl.split and t.target == (tl.enroll[t.enroll_id] == tv.participant_id)
             if tl.condition == "mri2mri":
                 ev = key[t.enroll_id]
-                assert (ev.role, ev.session_id, tv.session_id) == ("enroll", "ses-1", "ses-2")
+                assert tv.role == "trial" and (ev.role, ev.session_id) == ("enroll", "ses-1")
+                assert tv.session_id != "ses-1" or tv.participant_id == single
         sexes = {p: cohort.participants[p].sex for p in s.persons[tl.split]}
         assert all(sexes[tl.enroll[t.enroll_id]] == sexes[key[t.trial_id].participant_id] for t in tl.same_sex)
         assert 0 < len(tl.same_sex) < len(tl.trials)
     assert {(t.split, t.condition) for t in s.trial_lists} == {
         ("dev", "mri2mri"), ("dev", "photo2mri"), ("test", "mri2mri"), ("test", "photo2mri")}
     train = [v for v in s.volumes if v.split == "train"]
-    assert len(train) == 2 * len(s.persons["train"]) and all(v.role == "train" for v in train)
+    assert len(train) == 3 * len(s.persons["train"]) and all(v.role == "train" for v in train)
 
 
 def test_pseudonyms_do_not_reveal_pairs(cohort):
@@ -71,7 +89,10 @@ def test_too_small_for_a_condition(tmp_path):
 
 
 def test_real_mri(real_mri_root):
-    s = make_splits(load_dataset(real_mri_root))
-    (tl,) = s.trial_lists
+    ds = load_dataset(real_mri_root)
+    s = make_splits(ds)
+    (tl,) = s.trial_lists  # no photographs: mri2mri only
     assert (tl.split, tl.condition) == ("test", "mri2mri")
-    assert sorted(t.target for t in tl.trials) == [False, True]
+    enrolled, n_trials = _expected_volumes(ds, s.persons["test"], "mri2mri")
+    assert len(tl.trials) == len(enrolled) * sum(n_trials.values())
+    assert sum(t.target for t in tl.trials) == sum(n_trials[p] for p in enrolled)

@@ -9,14 +9,17 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
 from benchmark.data import face_regions as fr
 from benchmark.data import synthetic as syn
 from benchmark.core.errors import BenchmarkError
 
-# tiny and coarse: 4 mm volumes, 48-pixel photos rendered from a 3 mm head
-TINY = dict(n_persons=2, sessions=2, photos=3, voxel_size=4.0, photo_voxel_size=3.0, photo_size=48)
+# tiny and coarse: 4 mm volumes, 48-pixel photos rendered from a 3 mm head; default sessions and photos
+TINY = dict(n_persons=2, voxel_size=4.0, photo_voxel_size=3.0, photo_size=48)
+DEFAULT = syn.SyntheticCohort()
+SESSIONS = [syn.session_label(s) for s in range(DEFAULT.sessions)]
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -39,7 +42,7 @@ def test_layout_and_participants(cohort: Path):
     for r in rows:
         assert r["sex"] in ("M", "F") and 20 <= int(r["age"]) <= 80
         pid = r["participant_id"]
-        for ses in ("ses-1", "ses-2"):
+        for ses in SESSIONS:
             assert (cohort / pid / ses / "anat" / f"{pid}_{ses}_T1w.nii.gz").is_file()
     with open(cohort / "organiser" / "identity.tsv", newline="") as f:
         ident = list(csv.DictReader(f, delimiter="\t"))
@@ -64,6 +67,14 @@ def test_volumes_are_proper_scans(cohort: Path):
     assert len(shapes) == 1  # one scanner grid
 
 
+def test_default_cohort_has_several_sessions_and_photos():
+    """Enough trials per person (issue 13): the default run's cohort and the class's defaults agree."""
+    run_default = OmegaConf.load(Path(__file__).parents[2] / "conf" / "dataset" / "synthetic.yaml")
+    for cfg in (DEFAULT, run_default):
+        assert cfg.sessions >= 3 and cfg.photos >= 4
+    assert (run_default.sessions, run_default.photos) == (DEFAULT.sessions, DEFAULT.photos)
+
+
 def test_sessions_differ_but_are_the_same_person(tmp_path: Path):
     # no pose change: two sessions of one person differ by noise, bias and scaling only
     cfg = syn.SyntheticCohort(**{**TINY, "photos": 0}, rotation_deg=0.0, translation_mm=0.0, origin_jitter_mm=0.0)
@@ -82,9 +93,9 @@ def test_sessions_differ_but_are_the_same_person(tmp_path: Path):
 def test_pose_changes_between_sessions(cohort: Path):
     with open(cohort / "organiser" / "sessions.tsv", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    assert len(rows) == 4
+    assert len(rows) == 2 * len(SESSIONS)
     rots = {r["rotation_deg"] for r in rows}
-    assert len(rots) == 4
+    assert len(rots) == len(rows)
     for r in rows:
         assert all(abs(float(v)) <= 2.5 * 3.0 + 1e-6 for v in r["rotation_deg"].split(","))
 
@@ -92,7 +103,7 @@ def test_pose_changes_between_sessions(cohort: Path):
 def test_photos(cohort: Path):
     for pid in ("sub-s0001", "sub-s0002"):
         photos = sorted((cohort / pid / "photo").glob("*.png"))
-        assert len(photos) == 3
+        assert len(photos) == DEFAULT.photos
         for p in photos:
             im = Image.open(p)
             assert im.mode == "RGB" and im.size == (48, 48)
