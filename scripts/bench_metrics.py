@@ -1,5 +1,6 @@
 """Speed of benchmark.metrics (issue 4 targets): all metrics on 10^6 + 10^6 scores < 2 s together;
-bootstrap_ci with 1000 resamples over 500 persons < 10 s.
+bootstrap_ci with 1000 resamples over 500 persons < 10 s; (issue 13) permutation nulls of 1,000
+permutations over six attackers at 100 test persons < 10 s.
 
 Prints wall-clock and CPU (process) seconds, best of ``--repeat`` runs; the CPU figure is the
 fairer one on a shared machine. Usage: .venv/bin/python scripts/bench_metrics.py [--repeat 3]
@@ -20,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark import metrics as M  # noqa: E402
+from benchmark.metrics.permutation import METRICS  # noqa: E402
 
 
 def timed(fn, repeat: int):
@@ -52,7 +54,11 @@ def cohort_trials(n_persons: int, trials_per_person: int | None, rng) -> M.Trial
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=["permutation"], help="run one section only")
     args = ap.parse_args()
+    if args.only == "permutation":
+        permutation_section(args.repeat)
+        return
     rng = np.random.default_rng(0)
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  host={platform.node()}  cpus={os.cpu_count()}  "
           f"load={os.getloadavg()[0]:.2f}  numpy={np.__version__}")
@@ -94,6 +100,26 @@ def main() -> None:
         print(f"{'det_plot':12s} wall {w:6.3f} s  cpu {c:6.3f} s")
         w, c, _ = timed(lambda: M.linkability_plot(mated, nonmated, Path(tmp) / "link"), 1)
         print(f"{'link_plot':12s} wall {w:6.3f} s  cpu {c:6.3f} s")
+
+    permutation_section(args.repeat)
+
+
+def permutation_section(repeat: int) -> None:
+    """1,000 permutations, six attackers, 100 persons x 3 sessions: every enrollment (one per person)
+    against every trial session, 100 x 300 = 30,000 trials (300 mated) per attacker."""
+    rng = np.random.default_rng(1)
+    ids = np.array([f"sub-{i:03d}" for i in range(100)])
+    trial = np.repeat(ids, 3)
+    mated = ids[:, None] == trial[None, :]
+    mats = {f"attacker{a}": M.ScoreMatrix(rng.normal(0, 1, mated.shape) + 0.5 * a * mated, ids, trial)
+            for a in range(6)}
+    print("\n## permutation_null: 1000 permutations x 6 attackers, 100 persons x 3 sessions, 30000 trials each "
+          "(target: < 10 s)")
+    print(f"   metrics {', '.join(METRICS)}; load={os.getloadavg()[0]:.2f}")
+    w, c, pn = timed(lambda: M.permutation_null(mats, n_perm=1000, seed=0), repeat)
+    worst = pn.worst["eer"]
+    print(f"{'permutation':12s} wall {w:6.3f} s  cpu {c:6.3f} s  worst EER {worst.observed:.4f} "
+          f"(chance {worst.median:.4f}, p05 {worst.p05:.4f}, p {worst.p:.4f})")
 
 
 if __name__ == "__main__":

@@ -130,10 +130,11 @@ class ScoringConfig:
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     bootstrap: int = 1000  # person-level resamples for the confidence intervals; 0 = none
     ci_level: float = 0.95
+    permutations: int = 1000  # person relabellings for the chance levels (<key>_chance, _p); 0 = none
     utility: bool = True  # brain preservation of every anonymised volume
     attributes: bool = True  # attribute inference (age, sex) from the trial embeddings (benchmark.scoring.attributes)
     reference: bool = True  # add the 'none' baseline's figures as results.json's reference block
-    plots: bool = True  # DET and linkability plots
+    plots: bool = True  # DET, CMC and linkability plots
     reuse: bool = True  # an unchanged submission's cached results (benchmark.scoring.result_cache); false: score anew
 
 

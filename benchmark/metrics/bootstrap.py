@@ -140,6 +140,11 @@ class _Sorted:
         return cls(trials.scores[om], trials.scores[on], e[om], e[on], t[on], persons.size)
 
 
+def person_multiplicities(rng: np.random.Generator, n_persons: int) -> np.ndarray:
+    """Step 1: how often each of ``n_persons`` persons is drawn when as many are drawn with replacement."""
+    return np.bincount(rng.integers(0, n_persons, n_persons), minlength=n_persons).astype(np.float64)
+
+
 def _drawer(srt: _Sorted, unit: str, rng: np.random.Generator):
     """A function returning integer weights (w_mated, w_nonmated) of one valid resample."""
     if unit == "trial":
@@ -153,7 +158,7 @@ def _drawer(srt: _Sorted, unit: str, rng: np.random.Generator):
         p, pm, en, tn = srt.n_persons, srt.pm, srt.en, srt.tn
 
         def raw():
-            m = np.bincount(rng.integers(0, p, p), minlength=p).astype(np.float64)
+            m = person_multiplicities(rng, p)
             wn = np.take(m, en)
             np.multiply(wn, np.take(m, tn), out=wn)
             return np.take(m, pm), wn

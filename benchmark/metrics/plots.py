@@ -1,4 +1,4 @@
-"""Figures: DET curve on normal-deviate axes, and score histograms with the local linkability.
+"""Figures: DET curve on normal-deviate axes, CMC curve, and score histograms with the local linkability.
 
 Each function writes ``<path>.png`` and ``<path>.svg`` (a ``.png``/``.svg`` suffix on ``path`` is
 replaced), atomically, with matplotlib's Agg canvas (no display, no pyplot state), and returns the
@@ -18,6 +18,7 @@ from benchmark.core.files import atomic_path
 from benchmark.metrics._checks import as_pair
 from benchmark.metrics._groups import group_scores
 from benchmark.metrics.eer import det_from_groups, eer_from_groups
+from benchmark.metrics.identification import cmc
 from benchmark.metrics.linkability import linkability_bins
 
 _TICKS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99)
@@ -60,6 +61,33 @@ def det_plot(mated, nonmated, path: str | os.PathLike, label: str | None = None)
     ax.grid(True, color="0.9")
     ax.legend(loc="upper right")
     ax.set_title("DET")
+    return _save(fig, path)
+
+
+def cmc_plot(scores, enroll_ids, trial_ids, path: str | os.PathLike, label: str | None = None,
+             max_rank: int | None = None) -> list[Path]:
+    """CMC curve: the closed-set identification rate at ranks 1 .. max_rank (default: every identity),
+    with the chance line k / n_identities (a random ranking) and rank-1 and rank-5 marked.
+
+    Input as ``rank_k`` (a ``ScoreMatrix``). Reference: ISO/IEC 19795-1 (cumulative match characteristic).
+    """
+    curve = cmc(scores, enroll_ids, trial_ids, max_rank)
+    n_ids = np.unique(np.asarray(enroll_ids).astype(str)).size
+    ks = np.arange(1, curve.size + 1)
+    fig = _figure((5, 4))
+    ax = fig.add_subplot()
+    name = f"{label} " if label else ""
+    ax.step(ks, curve, where="post", color=_MATED, lw=1.5, label=f"{name}(rank-1 = {curve[0]:.3f})")
+    ax.plot(ks, np.minimum(ks / n_ids, 1.0), color="0.6", lw=0.8, ls=":", label="chance (k / identities)")
+    marks = [k for k in (1, 5) if k <= curve.size]
+    ax.plot(marks, curve[[k - 1 for k in marks]], "o", color=_MATED, ms=5)
+    ax.set_xlim(1, max(curve.size, 2))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("rank k")
+    ax.set_ylabel("identification rate (true identity in the top k)")
+    ax.grid(True, color="0.9")
+    ax.legend(loc="lower right")
+    ax.set_title("CMC")
     return _save(fig, path)
 
 

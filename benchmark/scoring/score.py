@@ -2,7 +2,8 @@
 
 For each split (dev, test), condition (mri2mri, photo2mri), attack and knowledge level, the trial
 list is scored and the metrics of :mod:`benchmark.metrics` are computed with person-level bootstrap
-intervals. Keys: ``<condition>/<attack>/<knowledge>/<metric>`` (:class:`benchmark.core.keys.MetricKey`).
+intervals and, per split, chance levels from person permutations (:mod:`benchmark.scoring.chance`).
+Keys: ``<condition>/<attack>/<knowledge>/<metric>`` (:class:`benchmark.core.keys.MetricKey`).
 
 Knowledge levels (VoicePrivacy's, adapted to faces):
 - ``ignorant``: original enrollment (session-1 scans or photos), anonymised trials, pretrained model;
@@ -33,27 +34,32 @@ from benchmark.data.prepare import Prepared
 from benchmark.data.volume import load_volume
 from benchmark.scoring.attackers import attack_nodes, attackers, build_attack
 from benchmark.scoring.attributes import attribute_results
+from benchmark.scoring.chance import chance_metrics
 from benchmark.scoring.scorer import Scorer, TrialScores
 from benchmark.submission.format import read_info, volume_path
 
-METRICS_WITH_CI = ("eer", "min_cllr", "linkability", "auc")
+METRICS_WITH_CI = ("eer", "min_cllr", "linkability", "linkability_binned", "auc", "rank1", "rank5")
 
 
 def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> dict[str, float]:
     """The metrics of one scored trial list, keyed ``<condition>/<attack>/<knowledge>/<metric>``.
 
-    EER, minCllr, linkability and AUC carry person-level bootstrap intervals (``_ci_low``,
-    ``_ci_high``). Linkability needs at least 10 mated trials: its bins are n_mated // 10, as in
-    the VoicePrivacy tools, but at least 2 (from 10 to 19 mated trials the reference's single bin
-    gives D = 0 whatever the scores); below 10 it is left out.
+    The keys of ``METRICS_WITH_CI`` carry person-level bootstrap intervals (``_ci_low``, ``_ci_high``;
+    rank-k over probe persons, :func:`benchmark.metrics.rank_k_ci`). ``linkability`` is the smoothed
+    D<->sys (:func:`benchmark.metrics.smooth_linkability`, at least 2 mated trials);
+    ``linkability_binned`` the VoicePrivacy value, which needs at least 10 mated trials: its bins are
+    n_mated // 10, but at least 2 (from 10 to 19 mated trials the reference's single bin gives D = 0
+    whatever the scores); below 10 it is left out.
     """
     tr = ts.arrays()
     mated, nonmated = tr.scores[tr.mated], tr.scores[~tr.mated]
     metric = {name: name for name in ("eer", "min_cllr", "auc")}
+    if len(mated) >= 2:
+        metric["linkability"] = M.smooth_linkability
     if len(mated) >= 20:
-        metric["linkability"] = "linkability"
+        metric["linkability_binned"] = "linkability"
     elif len(mated) >= 10:
-        metric["linkability"] = functools.partial(M.linkability, n_bins=2)
+        metric["linkability_binned"] = functools.partial(M.linkability, n_bins=2)
     out: dict[str, float] = {}
     for name, fn in metric.items():
         out[name] = float((getattr(M, fn) if isinstance(fn, str) else fn)(mated, nonmated))
@@ -63,6 +69,9 @@ def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> 
     mat, eid, tid = ts.matrix()
     for k in (1, 5):
         out[f"rank{k}"] = float(M.rank_k(mat, eid, tid, k))
+        if n_boot > 0:
+            lo, hi = M.rank_k_ci(mat, eid, tid, k, n=n_boot, seed=seed, level=level)
+            out[f"rank{k}_ci_low"], out[f"rank{k}_ci_high"] = lo, hi
     out["detection_rate"] = float(np.mean(list(ts.detected.values()))) if ts.detected else 0.0
     out["n_trials"] = float(len(ts.lines))
     return {str(ts.attacker.with_metric(k)): v for k, v in out.items()}
@@ -105,6 +114,7 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     artifacts: list[Path] = []
     for split in sc.splits:
         flat: dict[str, float] = {}
+        scored: list[TrialScores] = []
         for tl in prepared.splits.trial_lists:
             if tl.split != split or tl.condition not in sc.conditions:
                 continue
@@ -116,11 +126,17 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
                 if not ts.lines:
                     continue
                 artifacts.append(write_scores(ts, out_dir))
+                scored.append(ts)
                 flat.update(trial_metrics(ts, sc.bootstrap, sc.ci_level, seed=cfg.seed))
                 if sc.plots:
                     artifacts += _plots(ts, out_dir)
         summary, who = privacy_summary(flat)
         flat.update(summary)
+        if sc.permutations > 0 and scored:
+            chance, notes = chance_metrics({ts.key: M.ScoreMatrix(*ts.matrix()) for ts in scored},
+                                           sc.permutations, cfg.seed)
+            flat.update(chance)
+            results["messages"] += [f"{split}: {note}" for note in notes]
         if sc.attributes:
             flat.update(_attributes(cfg, scorer, split, attacking, results["messages"]))
         if sc.utility:
@@ -150,6 +166,7 @@ def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
         return []
     stem = out_dir / "plots" / ts.split / ts.key.replace("/", "__")
     paths = M.det_plot(mated, nonmated, stem.with_name(stem.name + "__det"), label=ts.key)
+    paths += M.cmc_plot(*ts.matrix(), stem.with_name(stem.name + "__cmc"), label=ts.key)
     if len(mated) >= 10:  # the linkability histogram: n_mated // 10 bins, at least 2 (see trial_metrics)
         paths += M.linkability_plot(mated, nonmated, stem.with_name(stem.name + "__linkability"),
                                     n_bins=max(2, len(mated) // 10))

@@ -46,3 +46,14 @@ def test_plots_refuse_bad_scores(tmp_path):
     with pytest.raises(BenchmarkError, match="infinite"):
         linkability_plot(np.r_[m, np.inf], n, tmp_path / "x")
     assert not any(tmp_path.iterdir())
+
+
+def test_cmc_plot_writes_png_and_svg(tmp_path):
+    from benchmark.metrics import cmc_plot
+
+    rng = np.random.default_rng(2)
+    ids = np.arange(8)
+    s = rng.normal(0, 1, (8, 16)) + 2.0 * (ids[:, None] == (np.arange(16) % 8)[None, :])
+    out = cmc_plot(s, ids, np.arange(16) % 8, tmp_path / "cmc", label="quickshear")
+    assert out[0].read_bytes().startswith(PNG_MAGIC)
+    assert "quickshear" in out[1].read_text()

@@ -17,8 +17,9 @@ from benchmark.core.keys import CONDITIONS, KNOWLEDGE
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKS = ("arcface", "geo")
-METRICS = ("eer", "min_cllr", "auc", "rank1", "rank5", "detection_rate")
-WITH_CI = ("eer", "min_cllr", "auc")
+METRICS = ("eer", "min_cllr", "auc", "linkability", "rank1", "rank5", "detection_rate")
+WITH_CI = ("eer", "min_cllr", "auc", "linkability", "rank1", "rank5")
+WITH_CHANCE = ("eer", "min_cllr", "auc", "linkability", "rank1", "rank5")  # each with _chance, _chance_p05, _p
 ATTRIBUTES = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")  # each with _chance and an interval
 
 
@@ -74,9 +75,15 @@ def test_results_hold_every_promised_key(uninterrupted):
                 for metric in WITH_CI:
                     key = f"{condition}/{attack}/{level}/{metric}"
                     assert test[f"{key}_ci_low"] <= test[key] <= test[f"{key}_ci_high"], key
+                for metric in WITH_CHANCE:
+                    key = f"{condition}/{attack}/{level}/{metric}"
+                    assert 0.0 < test[f"{key}_p"] <= 1.0, key
+                    assert f"{key}_chance" in test and f"{key}_chance_p05" in test, key
     for key in ("privacy/worst_eer", "privacy/worst_linkability", "utility/brain_dice_mean",
-                "utility/failure_rate"):
+                "utility/failure_rate", "privacy/worst_eer_chance", "privacy/worst_eer_p",
+                "privacy/worst_linkability_chance_p05"):
         assert key in test, key
+    assert test["privacy/distinguishable_from_chance"] == 1.0  # the none reference: the attackers win
     for attack in ATTACKS:  # attribute inference (benchmark.scoring.attributes)
         assert test[f"attributes/{attack}/n_persons"] >= 2
         for metric in ATTRIBUTES:
