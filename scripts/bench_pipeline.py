@@ -91,10 +91,11 @@ def fresh_cache(root: Path) -> Path:
 def bench_baselines_and_utility(t: Table, col: str, img, tmp: Path) -> None:
     """Brain mask, registration, each baseline cold and shared, and the utility of each output."""
     from baselines import available, get_baseline
-    from benchmark.anatomy.brainmask import BrainMasker
+    from benchmark.anatomy.brainmask import BrainMasker, _deepbet
     from benchmark.anatomy.preservation import brain_preservation
-    from benchmark.anatomy.template import clear_memo, keep_mask, register_template
+    from benchmark.anatomy.template import clear_memo, keep_mask, load_template, register_template
 
+    t.time("once per process: deepbet and template loads", col, lambda: (_deepbet(True), load_template()))
     t.time("brain mask (deepbet, uncached)", col, lambda: BrainMasker()(img, cached=False))
     t.time("template registration", col, lambda: register_template(img, memo=False))
     regions = [getattr(get_baseline(name), "region", None) for name in available()]
