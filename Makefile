@@ -27,8 +27,10 @@ test: setup
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q $(ARGS)
 
+# One table of the cost per stage and per volume (scripts/bench_pipeline.py, a few minutes; ARGS=--whole-run
+# adds a cold default run). The other scripts/bench_*.py drill into one stage each.
 bench: setup
-	for s in scripts/bench_*.py; do echo "== $$s"; $(PY) $$s || exit 1; done
+	$(PY) scripts/bench_pipeline.py $(ARGS)
 
 clean:
 	rm -rf .cache prepared outputs mlruns.db mlruns.db.lock mlruns mlartifacts

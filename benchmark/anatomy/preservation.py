@@ -1,6 +1,8 @@
 """Utility: how much brain an anonymisation kept, measured against the original volume.
 
-For each (original, anonymised) pair, deepbet brain masks of both (cached on disk, keyed by content):
+For each (original, anonymised) pair, deepbet brain masks of both (cached on disk, keyed by content).
+The anonymised volume's mask is the original's, exactly, when no voxel within :data:`BRAIN_MARGIN_MM`
+of the original's mask changed (deepbet is not run on it then); otherwise deepbet masks it afresh.
 
 - ``brain_dice``: Dice of the two masks, 2|A n B| / (|A| + |B|);
 - ``brain_changed_fraction``: fraction of the original mask's voxels whose value changed;
@@ -21,6 +23,7 @@ from typing import Any, Iterable
 
 import nibabel as nib
 import numpy as np
+import scipy.ndimage as ndi
 
 from benchmark.anatomy.brainmask import BrainMasker
 from benchmark.core.errors import BenchmarkError
@@ -28,6 +31,7 @@ from benchmark.core.errors import BenchmarkError
 PSNR_CAP_DB = 100.0
 FAILURE_DICE = 0.95
 FAILURE_CHANGED = 0.01
+BRAIN_MARGIN_MM = 10.0  # changes farther than this from the original's brain keep its mask as it is
 
 #: Direction of "worst" for each figure summarised: min, max, or largest absolute value.
 _WORST = {
@@ -79,10 +83,13 @@ def brain_preservation(
     a0 = np.asarray(original.dataobj, dtype=np.float32)
     a1 = np.asarray(anonymised.dataobj, dtype=np.float32)
     m0 = masker(original, cached=True)
-    m1 = m0 if np.array_equal(a0, a1) else masker(anonymised, cached=True)  # content-keyed: re-scoring reuses it
-    n0, n1 = int(m0.sum()), int(m1.sum())
+    n0 = int(m0.sum())
     if n0 == 0:
         raise BenchmarkError("no brain found in the original volume; is it a head MRI?", original.get_filename())
+    changed_voxels = a0 != a1
+    near = changes_near(m0, changed_voxels, np.linalg.norm(original.affine[:3, :3], axis=0), BRAIN_MARGIN_MM)
+    m1 = masker(anonymised, cached=True) if near else m0  # content-keyed: re-scoring reuses it
+    n1 = int(m1.sum())
 
     x0, x1 = a0[m0], a1[m0]
     mse = float(np.mean((x0.astype(np.float64) - x1) ** 2))
@@ -90,7 +97,7 @@ def brain_preservation(
     psnr = PSNR_CAP_DB if mse == 0.0 or peak == 0.0 else min(PSNR_CAP_DB, 10.0 * math.log10(peak**2 / mse))
     voxel_ml = abs(float(np.linalg.det(original.affine[:3, :3]))) / 1000.0
     dice = 2.0 * int(np.logical_and(m0, m1).sum()) / (n0 + n1)
-    changed = float(np.count_nonzero(x0 != x1)) / n0
+    changed = float(np.count_nonzero(changed_voxels[m0])) / n0
     return {
         "brain_dice": dice,
         "brain_changed_fraction": changed,
@@ -101,6 +108,27 @@ def brain_preservation(
         "brain_psnr_db": psnr,
         "failure": bool(dice < FAILURE_DICE or changed > FAILURE_CHANGED),
     }
+
+
+def changes_near(mask: np.ndarray, changed: np.ndarray, zooms: np.ndarray, margin_mm: float) -> bool:
+    """Whether any ``changed`` voxel lies within ``margin_mm`` (Euclidean, voxel centres, ``zooms`` mm per
+    axis) of a ``mask`` voxel. The distance map is computed only on the mask's bounding box grown by the
+    margin, and only when a changed voxel falls in that box."""
+    if not changed.any():
+        return False
+    if not mask.any() or (changed & mask).any():
+        return True
+    grow = np.ceil(margin_mm / np.asarray(zooms, dtype=np.float64)).astype(int)
+    box = []
+    for axis in range(3):
+        idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(0, idx[0] - grow[axis]), idx[-1] + 1 + grow[axis]))
+    box = tuple(box)
+    near = changed[box]
+    if not near.any():
+        return False
+    distance = ndi.distance_transform_edt(~mask[box], sampling=zooms)  # mm to the nearest mask voxel
+    return bool((distance[near] <= margin_mm).any())
 
 
 def summarise(results: Iterable[dict[str, Any]]) -> dict[str, float]:

@@ -12,15 +12,16 @@ mask stops under the brows and keeps the brow ridge and the upper eyelids. :func
 one entry point of the face-region methods (blur, refacing, the attacker's fill): register, find the
 face's bounding box, and hand over the volume, its voxel sizes, the face weight and the template there.
 
-Fits are memoised in memory (the last four volumes) by voxel-array hash and config, so baselines
-and attacks that register the same volume in one process pay once.
+Fits are memoised in memory (the last four volumes) and on disk (stage ``registration`` of the brain
+masks' cache, :func:`benchmark.anatomy.brainmask.default_cache_dir`) by voxel-array hash, config and
+this module's code, so the baselines and attacks that register the same volume pay once, in any process.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -31,8 +32,11 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
-from benchmark.anatomy.brainmask import BrainMasker, array_hash
+from benchmark.anatomy.brainmask import BrainMasker, array_hash, default_cache_dir
+from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import config_hash
+from benchmark.core.provenance import code_hash
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS (nibabel) <-> LPS (ITK), its own inverse
 
@@ -279,7 +283,7 @@ def register_template(
     if memo and key in _MEMO:
         _MEMO.move_to_end(key)
         return _MEMO[key]
-    fit = _register(img, config)
+    fit = _register_cached(img, config, key) if memo else _register(img, config)
     if memo:
         _MEMO[key] = fit
         while len(_MEMO) > _MEMO_SIZE:
@@ -288,8 +292,31 @@ def register_template(
 
 
 def clear_memo() -> None:
-    """Forget the memoised fits (benchmarks time registration afresh)."""
+    """Forget the fits memoised in memory (the disk cache stays)."""
     _MEMO.clear()
+
+
+def _register_cached(img: nib.spatialimages.SpatialImage, cfg: RegistrationConfig, key: str) -> TemplateFit:
+    """:func:`_register` through the disk cache: every field of the fit, the ITK transform as its parameters."""
+    stage_key = f"{key[:32]}-{config_hash({'config': asdict(cfg), 'code': code_hash(__name__)})}"
+    cache = DiskCache(default_cache_dir())
+    return _unpack_fit(cache.get_or_compute("registration", stage_key, lambda: _pack_fit(_register(img, cfg))))
+
+
+def _pack_fit(fit: TemplateFit) -> dict[str, np.ndarray]:
+    out = {f.name: np.asarray(getattr(fit, f.name)) for f in fields(fit) if f.name != "transform"}
+    out["transform_parameters"] = np.asarray(fit.transform.GetParameters())
+    out["transform_fixed"] = np.asarray(fit.transform.GetFixedParameters())
+    return out
+
+
+def _unpack_fit(stored: dict[str, np.ndarray]) -> TemplateFit:
+    transform = sitk.AffineTransform(3)
+    transform.SetFixedParameters(stored.pop("transform_fixed").tolist())
+    transform.SetParameters(stored.pop("transform_parameters").tolist())
+    values = {k: (v.item() if v.ndim == 0 else v) for k, v in stored.items()}
+    values["shape"] = tuple(int(n) for n in values["shape"])
+    return TemplateFit(transform=transform, **values)
 
 
 def _register(img: nib.spatialimages.SpatialImage, cfg: RegistrationConfig) -> TemplateFit:

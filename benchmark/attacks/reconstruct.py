@@ -15,6 +15,7 @@ through unchanged, and so does a face that was only blurred or replaced.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import nibabel as nib
@@ -44,7 +45,7 @@ class FaceFill:
         face = patch.face > 0.5
         ring = (ndi.distance_transform_edt(~face, sampling=zooms) <= self.ring_mm) & ~face
         head = xc > _background_level(patch.volume)
-        tissue = patch.template > _TEMPLATE_TISSUE * _background_level(load_template().head)  # not its halo
+        tissue = patch.template > _template_tissue_level()  # not its halo
         missing = removed_tissue(face & tissue & ~head, head, tissue, zooms, self.seed_mm, self.core_mm)
         if not missing.any():  # nothing was cut away: the volume as it is
             return nib.Nifti1Image(patch.volume, img.affine, img.header)
@@ -66,6 +67,12 @@ def removed_tissue(missing: np.ndarray, head: np.ndarray, tissue: np.ndarray, zo
     core = ndi.distance_transform_edt(tissue, sampling=zooms) >= core_mm
     deep = np.unique(labels[missing & core & (away >= seed_mm)])
     return np.isin(labels, deep[deep > 0])
+
+
+@functools.lru_cache(maxsize=1)
+def _template_tissue_level() -> float:
+    """The template head's tissue threshold (computed once: the template never changes)."""
+    return _TEMPLATE_TISSUE * _background_level(load_template().head)
 
 
 def _background_level(x: np.ndarray) -> float:

@@ -8,8 +8,11 @@ import pytest
 import scipy.ndimage as ndi
 
 from benchmark.core.errors import BenchmarkError
+import benchmark.anatomy.template as template_module
 from benchmark.anatomy.template import (
     FaceRegion,
+    RegistrationConfig,
+    clear_memo,
     face_patch,
     keep_mask,
     load_template,
@@ -132,3 +135,25 @@ def test_rejects_4d_and_empty_volumes():
         register_template(nib.Nifti1Image(np.zeros((4, 4, 4, 2), np.float32), np.eye(4)))
     with pytest.raises(BenchmarkError, match="registering the template head failed"):
         register_template(nib.Nifti1Image(np.zeros((40, 40, 40), np.int16), np.eye(4)))
+
+
+def test_a_fit_from_the_disk_cache_equals_the_fit_computed(oblique_img, tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCHMARK_CACHE_DIR", str(tmp_path))
+    computed = []
+    register = template_module._register
+    monkeypatch.setattr(template_module, "_register", lambda *a: computed.append(1) or register(*a))
+    config = RegistrationConfig(iterations=(20, 20))
+    clear_memo()
+    fresh = register_template(oblique_img, config)
+    clear_memo()  # as another process would: nothing in memory, the fit on disk
+    again = register_template(oblique_img, config)
+    assert len(computed) == 1 and again is not fresh and len(list(tmp_path.glob("registration/*.npz"))) == 1
+    assert again.transform.GetParameters() == fresh.transform.GetParameters()
+    assert again.transform.GetFixedParameters() == fresh.transform.GetFixedParameters()
+    for name in ("world_matrix", "voxel_matrix", "affine"):
+        assert np.array_equal(getattr(again, name), getattr(fresh, name)), name
+    assert again.shape == fresh.shape and again.metric == fresh.metric
+    assert np.array_equal(again.face(), fresh.face())
+    clear_memo()
+    register_template(oblique_img, RegistrationConfig(iterations=(20, 21)))  # another config: fitted afresh
+    assert len(computed) == 2

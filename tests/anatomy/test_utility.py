@@ -11,7 +11,7 @@ import pytest
 from benchmark.anatomy.brainmask import BrainMasker
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
-from benchmark.anatomy.preservation import PSNR_CAP_DB, brain_preservation, summarise
+from benchmark.anatomy.preservation import BRAIN_MARGIN_MM, PSNR_CAP_DB, brain_preservation, changes_near, summarise
 
 
 class ThresholdMasker:
@@ -19,6 +19,17 @@ class ThresholdMasker:
 
     def __call__(self, img, *, cached=True):
         return np.asarray(img.dataobj) > 50
+
+
+class CountingMasker(ThresholdMasker):
+    """The threshold stand-in, counting the volumes it masks."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, img, *, cached=True):
+        self.seen.append(np.asarray(img.dataobj).copy())
+        return super().__call__(img, cached=cached)
 
 
 def volume(data, zooms=(2.0, 2.0, 2.0)):
@@ -128,3 +139,43 @@ def test_masks_come_back_in_the_input_voxel_order(monkeypatch, tmp_path):
     # the RAS copy holds the same canonical array: same cache entry, mask in its own voxel order
     assert np.array_equal(masker(ras), data > 50) and masker.computed == 1 and masker.cache.hits == 2
     assert np.array_equal(masker(pir, cached=False), m_pir) and masker.computed == 2
+
+
+def brain_and_face(shape=(40, 40, 40)):
+    a = np.zeros(shape, np.int16)
+    a[10:30, 10:30, 15:35] = 100  # brain (above 50)
+    a[2:8, 10:30, 2:10] = 30  # 'face' tissue, below the threshold: not brain
+    return a
+
+
+@pytest.mark.parametrize("zooms", [(2.0, 2.0, 2.0), (1.0, 1.0, 4.0)])
+def test_the_original_mask_stands_when_nothing_near_the_brain_changed(zooms):
+    a = brain_and_face()
+    b = a.copy()
+    b[2:8, 10:30, 2:10] = 0  # the face removed, > 10 mm from the brain on either grid
+    masker = CountingMasker()
+    r = brain_preservation(volume(a, zooms), volume(b, zooms), masker=masker)
+    assert len(masker.seen) == 1 and np.array_equal(masker.seen[0], a)  # deepbet ran on the original only
+    assert r["brain_dice"] == 1.0 and r["tiv_change_ml"] == 0.0 and r["brain_changed_fraction"] == 0.0
+
+
+def test_a_change_within_the_margin_runs_the_extractor_on_the_anonymised_volume():
+    a = brain_and_face()
+    b = a.copy()
+    b[9, 12, 20] = 99  # one voxel beside the brain (2 mm away), itself no brain
+    masker = CountingMasker()
+    r = brain_preservation(volume(a), volume(b), masker=masker)
+    assert len(masker.seen) == 2 and np.array_equal(masker.seen[1], b)
+    assert r["brain_dice"] < 1.0 and r["tiv_change_ml"] == pytest.approx(8 / 1000)
+
+
+def test_changes_near_measures_millimetres_from_the_mask():
+    mask = np.zeros((40, 40, 40), bool)
+    mask[10:20, 10:20, 10:20] = True
+    for offset, zooms, near in [(5, (2.0, 2.0, 2.0), True), (6, (2.0, 2.0, 2.0), False),
+                                (10, (1.0, 1.0, 1.0), True), (11, (1.0, 1.0, 1.0), False)]:
+        changed = np.zeros_like(mask)
+        changed[19 + offset, 15, 15] = True  # `offset` voxels beyond the mask's last slice
+        assert changes_near(mask, changed, np.array(zooms), BRAIN_MARGIN_MM) is near, (offset, zooms)
+    assert changes_near(mask, np.zeros_like(mask), np.ones(3), BRAIN_MARGIN_MM) is False
+    assert changes_near(mask, mask.copy(), np.ones(3), BRAIN_MARGIN_MM) is True
