@@ -126,3 +126,100 @@ def oblique_copy(img: nib.Nifti1Image, angles_deg=(12.0, 0.0, 8.0), shift_mm=(5.
     out.set_qform(affine, 1)
     out.set_sform(affine, 1)
     return out
+
+
+# -- copies of a head whose world transform is known (head-frame invariance) ---------------------------
+def _rotation(axis: int, degrees: float) -> np.ndarray:
+    a = np.deg2rad(degrees)
+    i, j = [k for k in range(3) if k != axis]
+    R = np.eye(3)
+    R[i, i], R[i, j], R[j, i], R[j, j] = np.cos(a), -np.sin(a), np.sin(a), np.cos(a)
+    return R
+
+
+def _resample(img: nib.Nifti1Image, affine: np.ndarray, shape, world: np.ndarray = np.eye(4)) -> nib.Nifti1Image:
+    """``img`` moved by the world transform ``world`` and sampled (trilinear) on the grid (affine, shape)."""
+    from scipy import ndimage
+
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    to_src = np.linalg.inv(img.affine) @ np.linalg.inv(world) @ affine
+    out = ndimage.affine_transform(data, to_src[:3, :3], to_src[:3, 3], output_shape=tuple(shape), order=1,
+                                   mode="constant", cval=float(data.min()))
+    return nib.Nifti1Image(out, affine)
+
+
+def conformed(img: nib.Nifti1Image) -> nib.Nifti1Image:
+    """FreeSurfer's ``mri_convert --conform`` grid: 256^3 voxels of 1 mm in LIA order, centred on the scan."""
+    centre = img.affine @ np.array([*(np.array(img.shape[:3]) - 1) / 2.0, 1.0])
+    affine = np.diag([-1.0, 1.0, 1.0, 1.0])[[0, 2, 1, 3]]  # i -> L, j -> I, k -> A
+    affine[1, 2], affine[2, 1] = 1.0, -1.0
+    affine[:3, 3] = centre[:3] - affine[:3, :3] @ np.full(3, 127.5)
+    return _resample(img, affine, (256, 256, 256))
+
+
+def reoriented(img: nib.Nifti1Image, codes: str) -> nib.Nifti1Image:
+    """The same voxels stored in the axis order ``codes`` (e.g. 'PIR'), the affine following."""
+    src = nib.orientations.io_orientation(img.affine)
+    ornt = nib.orientations.ornt_transform(src, nib.orientations.axcodes2ornt(tuple(codes)))
+    data = nib.orientations.apply_orientation(np.asarray(img.dataobj), ornt)
+    return nib.Nifti1Image(data, img.affine @ nib.orientations.inv_ornt_aff(ornt, img.shape[:3]))
+
+
+def rotated_head(img: nib.Nifti1Image, axis: int, degrees: float, voxel_mm: float = 1.5):
+    """The head turned ``degrees`` about world axis ``axis`` through the scan's centre and resampled on an
+    axis-aligned grid of ``voxel_mm`` holding the turned field of view; returns (image, world transform)."""
+    centre = img.affine @ np.array([*(np.array(img.shape[:3]) - 1) / 2.0, 1.0])
+    world = np.eye(4)
+    world[:3, :3] = _rotation(axis, degrees)
+    world[:3, 3] = centre[:3] - world[:3, :3] @ centre[:3]
+    corners = np.array(np.meshgrid(*[[0, s - 1] for s in img.shape[:3]], indexing="ij")).reshape(3, -1).T
+    moved = np.c_[corners, np.ones(len(corners))] @ (world @ img.affine).T
+    lo, hi = moved[:, :3].min(0), moved[:, :3].max(0)
+    affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+    affine[:3, 3] = lo
+    shape = np.ceil((hi - lo) / voxel_mm).astype(int) + 1
+    return _resample(img, affine, shape, world), world
+
+
+def rescaled(img: nib.Nifti1Image, scale: float, offset: float = 0.0, dtype=np.float32) -> nib.Nifti1Image:
+    data = np.asarray(img.dataobj, dtype=np.float64) * scale + offset
+    return nib.Nifti1Image(data.astype(dtype), img.affine)
+
+
+def noisy(img: nib.Nifti1Image, fraction: float = 0.05, seed: int = 0) -> nib.Nifti1Image:
+    """Rician noise of ``fraction`` of the 95th intensity percentile (magnitude of complex Gaussian noise)."""
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    sigma = fraction * float(np.percentile(data, 95))
+    rng = np.random.default_rng(seed)
+    re = data + rng.normal(0.0, sigma, data.shape).astype(np.float32)
+    im = rng.normal(0.0, sigma, data.shape).astype(np.float32)
+    return nib.Nifti1Image(np.hypot(re, im), img.affine)
+
+
+def head_variants(img: nib.Nifti1Image, names=None) -> dict:
+    """Named copies of ``img`` -> (image, world transform from ``img``'s world to the copy's)."""
+    eye = np.eye(4)
+    makers = {
+        "lia256": lambda: (conformed(img), eye),
+        "pir": lambda: (reoriented(img, "PIR"), eye),
+        "x0.01": lambda: (rescaled(img, 0.01), eye),
+        "x100": lambda: (rescaled(img, 100.0), eye),
+        "uint16+1000": lambda: (rescaled(img, 1.0, 1000.0 - float(np.min(img.dataobj)), np.uint16), eye),
+        "noise5%": lambda: (noisy(img), eye),
+        "rotLR25": lambda: rotated_head(img, 0, 25.0),
+        "rotAP-25": lambda: rotated_head(img, 1, -25.0),
+        "rotSI30": lambda: rotated_head(img, 2, 30.0),
+    }
+    return {k: makers[k]() for k in (names or makers)}
+
+
+def frame_difference(a, b, world: np.ndarray) -> tuple[float, float, float]:
+    """Distance (mm) between pose ``b``'s centre and ``a``'s mapped by ``world``, and the angles
+    (degrees) between their forward and up axes."""
+    R = world[:3, :3]
+
+    def angle(u, v):
+        return float(np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1.0, 1.0))))
+
+    centre = R @ a.center + world[:3, 3]
+    return float(np.linalg.norm(centre - b.center)), angle(R @ a.forward, b.forward), angle(R @ a.up, b.up)
