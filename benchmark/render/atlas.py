@@ -61,7 +61,7 @@ def reference() -> Reference | None:
         log.warning("no reference head (%s); head pose falls back to the face profile", exc)
         return None
     prep = prepare_volume(img)
-    thr = prep.threshold
+    thr = prep.level
     head = coarse_head(prep, thr)
     normal, offset, _ = symmetry_plane(head)
     forward = _orthogonal(np.array([0.0, 1.0, 0.0]), [normal])

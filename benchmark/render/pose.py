@@ -35,7 +35,7 @@ CHIN_BELOW_NOSE = 0.5  # frame bottom: this fraction of the crown-to-nose height
 
 def estimate_pose_prepared(prep: PreparedVolume, threshold: float | None = None) -> HeadPose:
     """Head pose of a prepared volume (see the module docstring)."""
-    thr = prep.threshold if threshold is None else float(threshold)
+    thr = prep.level if threshold is None else float(threshold) - prep.floor
     head = coarse_head(prep, thr)
     pts = head.points
     if len(pts) < 50:

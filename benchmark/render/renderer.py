@@ -57,9 +57,9 @@ def render_views(
     the shading, giving (H, W, 3) images.
     """
     prep = _prepared(img)
-    thr = prep.threshold if threshold is None else float(threshold)
+    thr = prep.level if threshold is None else float(threshold) - prep.floor  # in prep.data's units
     if pose is None:
-        pose = estimate_pose_prepared(prep, thr)
+        pose = estimate_pose_prepared(prep, thr + prep.floor)
     colour = None if albedo is None else Albedo(albedo, prep.source_affine, prep.source_shape)
     caster = Caster(prep, thr)
     with torch.no_grad():
@@ -104,6 +104,6 @@ def _render_one(caster: Caster, pose: HeadPose, view: View, albedo: Albedo | Non
         camera=camera,
         pose=pose,
         view=view,
-        threshold=caster.threshold,
+        threshold=caster.threshold + caster.prep.floor,
         landmarks5=landmarks5(camera, pose),
     )

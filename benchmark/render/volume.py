@@ -22,7 +22,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.render.threshold import surface_threshold
 
 BLOCK = 4  # voxels per side of an empty-space-skipping block
-CROP_FRACTION = 0.25  # the grid is cropped to what exceeds this fraction of the automatic threshold
+CROP_FRACTION = 0.25  # the grid is cropped to what exceeds this fraction of the automatic threshold (above the floor)
 WORK_MM = 2.0  # working voxel size (mm) that finer inputs are decimated to (see prepare_volume)
 
 
@@ -34,11 +34,17 @@ class PreparedVolume:
     affine: np.ndarray  # (4, 4) working voxel (i, j, k) -> RAS mm
     spacing: float  # working voxel size, mm (the smallest of the three)
     threshold: float  # automatic head/air threshold, in the input's intensity units
+    floor: float  # the input's minimum (a subsample's), subtracted from ``data``: the air is near 0
     source_affine: np.ndarray  # the input image's own affine (albedo grids use it)
     source_shape: tuple[int, int, int]
     blockmax: torch.Tensor  # (I/B, J/B, K/B) max of data over BLOCK^3 voxel blocks
     _occupancy: dict[float, torch.Tensor] = field(default_factory=dict, repr=False)
     _gradient: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def level(self) -> float:
+        """The automatic threshold in ``data``'s units (above the floor)."""
+        return self.threshold - self.floor
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -142,7 +148,7 @@ def prepare_volume(
 
     The automatic threshold is taken on a strided subsample of the input (before cropping, so it
     does not depend on the crop). The grid is cropped to the blocks holding anything above a
-    quarter of it (so a threshold override down to that level still finds the whole surface). An
+    quarter of it above the input's minimum (so a threshold override down to that level still finds the whole surface). An
     axis whose spacing exceeds ``max_ratio`` times the finest one is then smoothed across slices by
     a [1, 2, 1] / 4 filter (which removes the odd/even slice intensity alternation of multi-slice
     scans, seen as stripes) and upsampled by the integer factor that brings it closest to the
@@ -152,7 +158,10 @@ def prepare_volume(
     """
     data, affine = load_array(img)
     step = max(2, int(round((data.size / 500_000) ** (1 / 3))))
-    threshold = surface_threshold(data[::step, ::step, ::step])
+    sample = data[::step, ::step, ::step]
+    threshold = surface_threshold(sample)
+    finite = sample[np.isfinite(sample)]
+    floor = float(finite.min()) if finite.size else 0.0
     vol = torch.from_numpy(data)
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     factors = working_factors(zooms, WORK_MM if spacing is None else float(spacing))
@@ -160,8 +169,9 @@ def prepare_volume(
     if not math.isfinite(float(vol.sum(dtype=torch.float64))):  # NaN and Inf survive the filter: clean the input
         clean = torch.from_numpy(np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0))
         vol, _ = decimate(clean, np.asarray(img.affine), factors)
+    vol = vol - floor  # the air near 0 whatever the input's offset (samples outside the grid are 0 too)
     vol, affine = to_canonical(vol, affine)  # RAS voxel order, as nibabel's, on the small grid (cheap)
-    vol, affine = _crop(vol, affine, CROP_FRACTION * threshold)
+    vol, affine = _crop(vol, affine, CROP_FRACTION * (threshold - floor))
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     fine = float(zooms.min())
     for axis in range(3):
@@ -181,6 +191,7 @@ def prepare_volume(
         affine=affine,
         spacing=spacing,
         threshold=threshold,
+        floor=floor,
         source_affine=np.asarray(img.affine, dtype=np.float64),
         source_shape=tuple(int(s) for s in img.shape[:3]),
         blockmax=blockmax.contiguous(),
