@@ -7,7 +7,7 @@
    installed or the match is poor.
 3. The nose tip: the midline tissue protruding farthest beyond the cheeks; the template's nose
    mapped into the subject when the face is missing (defaced).
-4. Centre and radius frame the head from crown to below the chin.
+4. Centre and radius from the cranial vault (crown, skull breadth and depth), not the face or neck.
 With no usable evidence at all the RAS anterior and superior axes are used (``confidence`` 0).
 """
 
@@ -30,7 +30,13 @@ PLANE_MM = 1.5  # pixel of the mid-sagittal face analysis
 MIN_NOSE_FRACTION = 0.1  # a nose protrudes at least this fraction of the head's half-breadth
 MIN_MATCH = 0.3  # reference match (normalised cross-correlation) trusted over the face profile
 NOSE_AGREE = 0.6  # protruding nose accepted within this fraction of the half-breadth of the reference's
-CHIN_BELOW_NOSE = 0.5  # frame bottom: this fraction of the crown-to-nose height below the nose
+# The frame in units of the head's half-breadth w, from the skull only (see _framed): measured once on
+# pydeface's mean template (an average adult head) so that its frame spans crown to below the chin and
+# back of the head to the nose tip, as the views were designed for.
+VAULT_BAND = (0.3, 0.8)  # skull band (below the crown) whose front-to-back middle places the centre
+VAULT_FORWARD = 0.14
+VAULT_DOWN = 1.58
+VAULT_RADIUS = 1.58
 
 
 def estimate_pose_prepared(prep: PreparedVolume, threshold: float | None = None) -> HeadPose:
@@ -90,37 +96,30 @@ def _framed(
     confidence: float,
     plane_point: np.ndarray | None = None,
 ) -> HeadPose:
-    """Pose whose centre and radius frame the head from the crown to just below the chin; with a point
-    of the mid-sagittal plane, the frame is centred left-right on that plane (a head cut on one side
-    by the field of view stays centred)."""
+    """Pose whose centre and radius are set by the cranial vault, in units of the head's half-breadth
+    ``w`` (ear to ear; the widest of the two sides about the mid-sagittal plane through
+    ``plane_point``, so a head cut on one side by the field of view keeps it): the centre lies on the
+    mid-sagittal plane, :data:`VAULT_DOWN` ``* w`` below the crown and :data:`VAULT_FORWARD` ``* w`` in
+    front of the middle of the skull's front-to-back extent in a band :data:`VAULT_BAND` ``* w`` below
+    the crown; the radius is :data:`VAULT_RADIUS` ``* w``. The face, jaw and neck, which the field of view
+    may cut and a defacer removes, play no part, so two scans of one head get one frame."""
     left = np.cross(up, forward)
+    side = pts @ left
+    mid_l = float(plane_point @ left) if plane_point is not None else float(np.median(side))
+    w = symmetric_half_width(side, mid_l, 1.0)
     height = pts @ up
     crown = float(height.max())
-    if nose is not None:
-        floor = float(nose @ up) - CHIN_BELOW_NOSE * (crown - float(nose @ up))
-    else:
-        floor = float(height.min())
-    head = pts[height >= floor]
-    if len(head) < 10:
-        head = pts
-    f, l = head @ forward, head @ left
-    lo = np.array([f.min(), l.min(), floor])
-    hi = np.array([max(f.max(), float(nose @ forward)) if nose is not None else f.max(), l.max(), crown])
-    if plane_point is not None:
-        l0 = float(plane_point @ left)
-        reach = max(hi[1] - l0, l0 - lo[1])
-        lo[1], hi[1] = l0 - reach, l0 + reach
-        half_width = symmetric_half_width(l, l0, 1.0)
-    else:
-        half_width = float(0.5 * (np.percentile(l, 99) - np.percentile(l, 1)))
-    mid = (lo + hi) / 2
+    band = (height <= crown - VAULT_BAND[0] * w) & (height >= crown - VAULT_BAND[1] * w)
+    depth = pts[band] @ forward if band.sum() >= 10 else pts @ forward
+    back, front = np.percentile(depth, [0.5, 99.5])
+    mid_f = 0.5 * float(back + front) + VAULT_FORWARD * w
     return HeadPose(
-        center=mid[0] * forward + mid[1] * left + mid[2] * up,
+        center=mid_f * forward + mid_l * left + (crown - VAULT_DOWN * w) * up,
         forward=forward,
         up=up,
-        radius=float(0.5 * (hi - lo).max()),
+        radius=VAULT_RADIUS * w,
         nose=nose,
-        half_width=half_width,
+        half_width=w,
         confidence=confidence,
     )
 
