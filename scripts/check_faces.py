@@ -7,7 +7,7 @@ blurred copy's renders, whether a face is still detected, and the fraction of th
 region's voxels changed by more than 5% of the head's median intensity. Nothing is written: renders
 of real people stay in memory.
 
-    python scripts/check_faces.py [--scans sub-A sub-C] [--blur] [--no-real]
+    python scripts/check_faces.py [--scans sub-A sub-C] [--blur [--set noise_sigma_mm=2]] [--no-real]
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from baselines.base import head_mask
-from baselines.blur import Blur
 from benchmark.anatomy.template import face_patch, template_paths
 from benchmark.attacks.arcface import ArcFaceAttack
 from benchmark.render import View, render_views
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def best_score(attack: ArcFaceAttack, img) -> float:
@@ -50,8 +53,11 @@ def main(argv=None) -> int:
     ap.add_argument("--scans", nargs="*", default=None)
     ap.add_argument("--blur", action="store_true")
     ap.add_argument("--no-real", action="store_true")
+    ap.add_argument("--set", nargs="*", default=[], help="Blur options, e.g. noise_sigma_mm=2")
     args = ap.parse_args(argv)
     attack = ArcFaceAttack(use_cache=False).prepare()
+    blur = instantiate(OmegaConf.merge(OmegaConf.load(REPO / "conf" / "baseline" / "blur.yaml"),
+                                       OmegaConf.from_dotlist(args.set)))
     items = [("template", Path(template_paths()[0]))]
     root = os.environ.get("BENCHMARK_REAL_MRI")
     if root and not args.no_real:
@@ -64,7 +70,7 @@ def main(argv=None) -> int:
         emb = attack.embed_volume(img)
         line = f"{label:20s} detected={emb.detected!s:5s} score={best_score(attack, img):.2f}"
         if args.blur:
-            out = Blur().deface(img)
+            out = blur.deface(img)
             blurred = nib.Nifti1Image(out.astype(np.float32), img.affine)
             emb_b = attack.embed_volume(blurred)
             cos = float(emb.vector @ emb_b.vector)
