@@ -34,8 +34,9 @@ class View:
 class HeadPose:
     """Head frame estimated from the volume, in RAS mm (world) coordinates.
 
-    ``center`` and ``radius`` frame the head: the centre and half the largest side of its box
-    from the crown to below the chin, back of the head to the nose tip, ear to ear. ``nose`` is the
+    ``center`` and ``radius`` frame the head from the crown to below the chin, back of the head to
+    the nose tip, ear to ear; both are placed from the cranial vault alone (crown, skull depth and
+    breadth), so the face, jaw and neck, cut or removed, do not move them. ``nose`` is the
     tip seen from the front (for a defaced head, where the reference head puts it; None when
     unknown). ``midplane`` is the head's plane of mirror symmetry when it was estimated from the
     volume (n, d with n . x = d in RAS mm; None when not estimated). ``confidence`` is the
