@@ -30,10 +30,11 @@ PLANE_MM = 1.5  # pixel of the mid-sagittal face analysis
 MIN_NOSE_FRACTION = 0.1  # a nose protrudes at least this fraction of the head's half-breadth
 MIN_MATCH = 0.3  # reference match (normalised cross-correlation) trusted over the face profile
 NOSE_AGREE = 0.6  # protruding nose accepted within this fraction of the half-breadth of the reference's
-# The frame in units of the head's half-breadth w, from the skull only (see _framed): measured once on
-# pydeface's mean template (an average adult head) so that its frame spans crown to below the chin and
-# back of the head to the nose tip, as the views were designed for.
-VAULT_BAND = (0.3, 0.8)  # skull band (below the crown) whose front-to-back middle places the centre
+# The frame in units of the head's size, from the skull only (see _framed): measured once on pydeface's
+# mean template (an average adult head) so that its frame spans crown to below the chin and back of the
+# head to the nose tip, as the views were designed for.
+VAULT_BAND = (0.3, 0.8)  # skull band (below the crown, in half-breadths) whose front-to-back middle places the centre
+VAULT_DEPTH = 2.40  # the band's front-to-back depth over the half-breadth
 VAULT_FORWARD = 0.14
 VAULT_DOWN = 1.58
 VAULT_RADIUS = 1.58
@@ -96,13 +97,15 @@ def _framed(
     confidence: float,
     plane_point: np.ndarray | None = None,
 ) -> HeadPose:
-    """Pose whose centre and radius are set by the cranial vault, in units of the head's half-breadth
-    ``w`` (ear to ear; the widest of the two sides about the mid-sagittal plane through
-    ``plane_point``, so a head cut on one side by the field of view keeps it): the centre lies on the
-    mid-sagittal plane, :data:`VAULT_DOWN` ``* w`` below the crown and :data:`VAULT_FORWARD` ``* w`` in
-    front of the middle of the skull's front-to-back extent in a band :data:`VAULT_BAND` ``* w`` below
-    the crown; the radius is :data:`VAULT_RADIUS` ``* w``. The face, jaw and neck, which the field of view
-    may cut and a defacer removes, play no part, so two scans of one head get one frame."""
+    """Pose whose centre and radius are set by the cranial vault in units of the head's size ``u``:
+    the mean of its half-breadth ``w`` (ear to ear; the wider of the two sides about the mid-sagittal
+    plane through ``plane_point``, so a head cut on one side by the field of view keeps it) and of the
+    skull's front-to-back depth ``d`` in a band :data:`VAULT_BAND` ``* w`` below the crown, over
+    :data:`VAULT_DEPTH` (two measures along two axes: thick slices along either move ``u`` half as
+    much). The centre lies on the mid-sagittal plane, :data:`VAULT_DOWN` ``* u`` below the crown and
+    :data:`VAULT_FORWARD` ``* u`` in front of the band's front-to-back middle; the radius is
+    :data:`VAULT_RADIUS` ``* u``. The face, jaw and neck, which the field of view may cut and a defacer
+    removes, play no part, so two scans of one head get one frame."""
     left = np.cross(up, forward)
     side = pts @ left
     mid_l = float(plane_point @ left) if plane_point is not None else float(np.median(side))
@@ -112,12 +115,13 @@ def _framed(
     band = (height <= crown - VAULT_BAND[0] * w) & (height >= crown - VAULT_BAND[1] * w)
     depth = pts[band] @ forward if band.sum() >= 10 else pts @ forward
     back, front = np.percentile(depth, [0.5, 99.5])
-    mid_f = 0.5 * float(back + front) + VAULT_FORWARD * w
+    u = 0.5 * (w + float(front - back) / VAULT_DEPTH)
+    mid_f = 0.5 * float(back + front) + VAULT_FORWARD * u
     return HeadPose(
-        center=mid_f * forward + mid_l * left + (crown - VAULT_DOWN * w) * up,
+        center=mid_f * forward + mid_l * left + (crown - VAULT_DOWN * u) * up,
         forward=forward,
         up=up,
-        radius=VAULT_RADIUS * w,
+        radius=VAULT_RADIUS * u,
         nose=nose,
         half_width=w,
         confidence=confidence,

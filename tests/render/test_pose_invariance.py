@@ -20,7 +20,11 @@ VARIANTS = ["lia256", "pir", "x0.01", "x100", "uint16+1000", "noise5%", "rotLR25
 # cut becomes padding inside the grid, which the estimator cannot tell from air (it knows the field of
 # view from the grid's edges only), and the reference match locks about 30 degrees off (known, open).
 KNOWN = {("sub-A/ses-leftside", "rotLR25"), ("sub-A/ses-leftside", "rotAP-25"),
-         ("sub-A/ses-rightside", "rotLR25"), ("sub-A/ses-rightside", "rotAP-25")}
+         ("sub-A/ses-rightside", "rotLR25"), ("sub-A/ses-rightside", "rotAP-25"),
+         # Rician noise of 5% of the 95th percentile raises the threshold from about 78 to 118 and the
+         # dim scalp at this reconstruction's vertex drops below it: the crown, hence the centre, moves
+         # down 5.2 mm (the axes stay within 1 degree) (known, open)
+         ("sub-C/ses-2", "noise5%")}
 
 
 def canonical(img: nib.Nifti1Image) -> nib.Nifti1Image:
