@@ -17,17 +17,18 @@ import os
 import sys
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
-
-from baselines.base import head_mask
-from benchmark.anatomy.template import face_patch, template_paths
-from benchmark.attacks.arcface import ArcFaceAttack
-from benchmark.render import View, render_views
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from baselines.base import head_mask  # noqa: E402
+from benchmark.anatomy.template import face_patch, template_paths  # noqa: E402
+from benchmark.attacks.arcface import ArcFaceAttack  # noqa: E402
+from benchmark.render import View, render_views  # noqa: E402
 
 
 def best_score(attack: ArcFaceAttack, img) -> float:

@@ -8,7 +8,7 @@ threshold, the head radius, the distance between the centres (mm) and the angles
 and up axes (degrees) after mapping the original frame by the known transform. Pairs of scans of one
 head in one posture (sub-C's two reconstructions) are compared directly.
 
-    python scripts/check_pose.py [--scans sub-C sub-D] [--variants orig lia pir ...] [--synthetic]
+    python scripts/check_pose.py [--scans sub-C sub-D] [--variants lia256 x100 ...] [--synthetic]
 """
 
 from __future__ import annotations
@@ -19,26 +19,21 @@ import sys
 import time
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-from benchmark.data.volume import load_volume
-from benchmark.render import estimate_pose, prepare_volume
-from tests.helpers import frame_difference, head_variants
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
 
-VARIANTS = [
-    "lia256", "pir", "x0.01", "x100", "uint16+1000", "noise5%", "rotLR25", "rotAP-25", "rotSI30"]
+from benchmark.data.volume import load_volume  # noqa: E402
+from benchmark.render import estimate_pose, prepare_volume  # noqa: E402
+from tests.helpers import as_loaded, frame_difference, head_variants  # noqa: E402
+
 
 
 def pose_of(img: nib.Nifti1Image):
     prep = prepare_volume(img)
     return prep.threshold, estimate_pose(prep)
-
-
-def canonical(img: nib.Nifti1Image) -> nib.Nifti1Image:
-    """As ``load_volume`` gives a file: float32, RAS voxel order."""
-    out = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
-    return nib.as_closest_canonical(out)
 
 
 def scans(root: Path, names: list[str] | None) -> list[tuple[str, Path]]:
@@ -59,7 +54,7 @@ def row(label, variant, thr, pose, diff):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scans", nargs="*", default=None, help="label prefixes, e.g. sub-C sub-D/ses-1")
-    ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--variants", nargs="*", default=None, help="names from tests.helpers.head_variants (default: all)")
     ap.add_argument("--synthetic", action="store_true", help="also the synthetic template head")
     ap.add_argument("--no-real", action="store_true")
     args = ap.parse_args(argv)
@@ -79,7 +74,7 @@ def main(argv=None) -> int:
         poses[label] = pose
         row(label, "orig", thr, pose, None)
         for name, (var, world) in head_variants(nib.load(str(path)), args.variants).items():
-            thr_v, pose_v = pose_of(canonical(var))
+            thr_v, pose_v = pose_of(as_loaded(var))
             row(label, name, thr_v, pose_v, frame_difference(pose, pose_v, world))
         print(f"# {label}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     if "sub-C/ses-1" in poses and "sub-C/ses-2" in poses:

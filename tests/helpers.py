@@ -151,8 +151,7 @@ def _resample(img: nib.Nifti1Image, affine: np.ndarray, shape, world: np.ndarray
 def conformed(img: nib.Nifti1Image) -> nib.Nifti1Image:
     """FreeSurfer's ``mri_convert --conform`` grid: 256^3 voxels of 1 mm in LIA order, centred on the scan."""
     centre = img.affine @ np.array([*(np.array(img.shape[:3]) - 1) / 2.0, 1.0])
-    affine = np.diag([-1.0, 1.0, 1.0, 1.0])[[0, 2, 1, 3]]  # i -> L, j -> I, k -> A
-    affine[1, 2], affine[2, 1] = 1.0, -1.0
+    affine = np.array([[-1.0, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]])  # i -> L, j -> I, k -> A
     affine[:3, 3] = centre[:3] - affine[:3, :3] @ np.full(3, 127.5)
     return _resample(img, affine, (256, 256, 256))
 
@@ -211,6 +210,11 @@ def head_variants(img: nib.Nifti1Image, names=None) -> dict:
         "rotSI30": lambda: rotated_head(img, 2, 30.0),
     }
     return {k: makers[k]() for k in (names or makers)}
+
+
+def as_loaded(img: nib.Nifti1Image) -> nib.Nifti1Image:
+    """What ``benchmark.data.volume.load_volume`` makes of a file holding ``img``: float32, RAS voxel order."""
+    return nib.as_closest_canonical(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine))
 
 
 def frame_difference(a, b, world: np.ndarray) -> tuple[float, float, float]:

@@ -11,7 +11,7 @@ import pytest
 from benchmark.anatomy.template import template_paths
 from benchmark.data.volume import load_volume
 from benchmark.render import estimate_pose, surface_threshold
-from tests.helpers import frame_difference, head_variants
+from tests.helpers import as_loaded, frame_difference, head_variants
 
 CENTRE_MM = 5.0  # a few mm: a fraction of the 2 mm working grid's voxels plus the surface's wobble
 ANGLE_DEG = 5.0
@@ -27,11 +27,6 @@ KNOWN = {("sub-A/ses-leftside", "rotLR25"), ("sub-A/ses-leftside", "rotAP-25"),
          ("sub-C/ses-2", "noise5%")}
 
 
-def canonical(img: nib.Nifti1Image) -> nib.Nifti1Image:
-    """What ``load_volume`` makes of a file holding ``img``: float32, RAS voxel order."""
-    return nib.as_closest_canonical(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine))
-
-
 def assert_same_frame(a, b, world, what: str) -> None:
     dc, df, du = frame_difference(a, b, world)
     assert dc <= CENTRE_MM and df <= ANGLE_DEG and du <= ANGLE_DEG, (
@@ -41,14 +36,14 @@ def assert_same_frame(a, b, world, what: str) -> None:
 @pytest.fixture(scope="module")
 def template_head():
     img = nib.load(template_paths()[0])
-    return img, estimate_pose(canonical(img))
+    return img, estimate_pose(as_loaded(img))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_template_frame_is_invariant(template_head, variant):
     img, pose = template_head
     copy, world = head_variants(img, [variant])[variant]
-    assert_same_frame(pose, estimate_pose(canonical(copy)), world, f"template, {variant}")
+    assert_same_frame(pose, estimate_pose(as_loaded(copy)), world, f"template, {variant}")
 
 
 def test_threshold_follows_the_intensity_scale_and_offset():
@@ -81,7 +76,7 @@ def test_real_frame_is_invariant(scan, real_scan_paths, real_poses):
     img = nib.load(str(real_scan_paths[scan]))
     failures = []
     for variant, (copy, world) in head_variants(img, VARIANTS).items():
-        dc, df, du = frame_difference(real_poses[scan], estimate_pose(canonical(copy)), world)
+        dc, df, du = frame_difference(real_poses[scan], estimate_pose(as_loaded(copy)), world)
         ok = dc <= CENTRE_MM and df <= ANGLE_DEG and du <= ANGLE_DEG
         if ok == ((scan, variant) in KNOWN):
             failures.append(f"{variant}: centre {dc:.1f} mm, forward {df:.1f} deg, up {du:.1f} deg"
