@@ -57,6 +57,9 @@ def test_threshold_follows_the_intensity_scale_and_offset():
     assert surface_threshold(data + 1000.0) == pytest.approx(thr + 1000.0, rel=1e-6)
     # the share of padding does not move it
     assert surface_threshold(np.concatenate([data, np.zeros(200_000)])) == pytest.approx(thr, rel=1e-6)
+    # air masked to zero (no noise left): the cut lies between the zeros and the tissue
+    masked = np.concatenate([np.zeros(50_000), tissue])
+    assert 0.0 < surface_threshold(masked) < float(tissue.min())
 
 
 @pytest.fixture(scope="module")
