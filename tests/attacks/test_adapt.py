@@ -41,7 +41,7 @@ def _inner():
 
 
 def _cfg(**kw):
-    ft = FinetuneConfig(epochs=kw.pop("epochs", 10), eval_every=5, budget_s=30.0)
+    ft = FinetuneConfig(epochs=kw.pop("epochs", 10), eval_every=5)
     return AdaptConfig(finetune=ft, **kw)
 
 

@@ -214,7 +214,7 @@ def _train_head(items, cfg, normalise_raw):
         log["epochs"] = epoch
         if epoch % max(1, cfg.eval_every) == 0 or epoch == cfg.epochs:
             checkpoints.append((epoch, w.detach().double().numpy().copy()))
-        if time.perf_counter() - start > cfg.budget_s:  # a safety cap: fewer checkpoints compete (logged)
+        if cfg.budget_s is not None and time.perf_counter() - start > cfg.budget_s:  # a safety cap: fewer checkpoints compete (logged)
             log["stopped_by_budget"] = True
             break
     return checkpoints, centre, scale, log
@@ -345,7 +345,7 @@ def fit_selected(inner: Any, items: Sequence[PoolItem], cand: Candidate, cfg: Ad
     head = centre = scale = None
     log: dict = {}
     if cand.epochs:
-        ft = dataclasses.replace(cfg.finetune, epochs=cand.epochs, eval_every=cand.epochs, budget_s=float("inf"))
+        ft = dataclasses.replace(cfg.finetune, epochs=cand.epochs, eval_every=cand.epochs, budget_s=None)
         checkpoints, centre, scale, log = train_head(items, ft, normalise_raw)
         head = checkpoints[-1][1]
     return fit_backend(items, cand.shift, cand.snorm, head, centre, scale), log

@@ -119,7 +119,7 @@ def finetune(model: SplitRecognizer, aligned_bgr: np.ndarray, labels: np.ndarray
             total += float(loss.detach()) * len(idx)
         log["loss"].append(total / n)
         log["epochs"] = epoch + 1
-        if time.perf_counter() - start > cfg.budget_s:
+        if cfg.budget_s is not None and time.perf_counter() - start > cfg.budget_s:
             break
     log["seconds"] = time.perf_counter() - start
     model.eval()
