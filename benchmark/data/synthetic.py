@@ -1,6 +1,6 @@
 """The embedded synthetic cohort: people made by deforming a real mean head, scanned and photographed.
 
-``SyntheticCohort(...).materialise()`` returns a dataset root in the layout of DESIGN.md::
+``SyntheticCohort(...).materialise()`` returns a dataset root in the dataset layout (docs/design.md)::
 
     participants.tsv                                  participant_id, age, sex
     sub-s0001/ses-1/anat/sub-s0001_ses-1_T1w.nii.gz   int16 T1w, RAS scanner affine
