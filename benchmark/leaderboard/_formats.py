@@ -10,44 +10,44 @@ from typing import Any, Optional
 
 from benchmark.leaderboard._ranking import ATTACK_METRICS, ATTRIBUTE_METRICS
 
-def _fmt(v: Optional[float], digits: int = 3) -> str:
+def fmt(v: Optional[float], digits: int = 3) -> str:
     return "" if v is None else f"{v:.{digits}f}"
 
 
-def _fmt_ci(slot: Optional[list]) -> str:
+def fmt_ci(slot: Optional[list]) -> str:
     if not slot or slot[0] is None:
         return ""
-    text = _fmt(slot[0])
+    text = fmt(slot[0])
     if slot[1] is not None and slot[2] is not None:
-        text += f" [{_fmt(slot[1])}, {_fmt(slot[2])}]"
+        text += f" [{fmt(slot[1])}, {fmt(slot[2])}]"
     return text
 
 
-def _rank_text(r: dict[str, Any]) -> str:
+def rank_text(r: dict[str, Any]) -> str:
     if r["reference"]:
         return "ref"
     return "" if r["rank"] is None else str(r["rank"])
 
 
-def _eer_text(r: dict[str, Any]) -> str:
+def eer_text(r: dict[str, Any]) -> str:
     if r["ranking_eer"] is None:
         return ""
     star = "" if r["ranking_semi_informed"] else "*"
-    return f"{_fmt(r['ranking_eer'])}{star}"
+    return f"{fmt(r['ranking_eer'])}{star}"
 
 
-def _ref(r: dict[str, Any], key: str) -> Optional[float]:
+def vs_ref(r: dict[str, Any], key: str) -> Optional[float]:
     """The reference's figure for the attacker behind ``r[key]`` (None for the reference itself)."""
     return r.get("vs_reference", {}).get(key)
 
 
-def _attr_text(r: dict[str, Any], metric: str) -> str:
+def attr_text(r: dict[str, Any], metric: str) -> str:
     """'0.708 (chance 0.500)': the strongest attribute attacker's figure with its chance level."""
     if r.get(metric) is None:
         return ""
     digits = 1 if metric == "age_mae" else 3
     chance = r.get(f"{metric}_chance")
-    return _fmt(r[metric], digits) + (f" (chance {_fmt(chance, digits)})" if chance is not None else "")
+    return fmt(r[metric], digits) + (f" (chance {fmt(chance, digits)})" if chance is not None else "")
 
 
 def to_csv(rows: list[dict[str, Any]], groups: list[str]) -> str:
@@ -89,18 +89,18 @@ def to_markdown(board: dict[str, Any]) -> str:
               "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def with_ref(text: str, r: dict[str, Any], key: str, digits: int = 3) -> str:
-        v = _ref(r, key)
-        return f"{text} (none {_fmt(v, digits)})" if text and v is not None else text
+        v = vs_ref(r, key)
+        return f"{text} (none {fmt(v, digits)})" if text and v is not None else text
 
     for r in rows:
         status = r["status"] + (f": {r['reason']}" if r["reason"] else "")
-        cells = [_rank_text(r), r["tier"] or "", r["team"], r["system"], status,
-                 with_ref(_eer_text(r), r, "ranking_eer"), r["ranking_attacker"] or "",
-                 with_ref(_fmt(r["worst_eer"]), r, "worst_eer"),
-                 with_ref(_fmt(r["worst_linkability"]), r, "worst_linkability"),
-                 with_ref(_attr_text(r, "sex_balanced_accuracy"), r, "sex_balanced_accuracy"),
-                 with_ref(_attr_text(r, "age_mae"), r, "age_mae", 1),
-                 _fmt(r["dice_mean"]), _fmt(r["failure_rate"])]
+        cells = [rank_text(r), r["tier"] or "", r["team"], r["system"], status,
+                 with_ref(eer_text(r), r, "ranking_eer"), r["ranking_attacker"] or "",
+                 with_ref(fmt(r["worst_eer"]), r, "worst_eer"),
+                 with_ref(fmt(r["worst_linkability"]), r, "worst_linkability"),
+                 with_ref(attr_text(r, "sex_balanced_accuracy"), r, "sex_balanced_accuracy"),
+                 with_ref(attr_text(r, "age_mae"), r, "age_mae", 1),
+                 fmt(r["dice_mean"]), fmt(r["failure_rate"])]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     if groups:
         lines += ["", "## Per attack: EER / linkability / AUC [95% interval]", ""]
@@ -110,7 +110,7 @@ def to_markdown(board: dict[str, Any]) -> str:
             cells = [r["submission"]]
             for g in groups:
                 a = r["attacks"].get(g, {})
-                cells.append(" / ".join(_fmt_ci(a.get(m)) or "-" for m in ATTACK_METRICS))
+                cells.append(" / ".join(fmt_ci(a.get(m)) or "-" for m in ATTACK_METRICS))
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -123,16 +123,16 @@ def terminal_table(out_dir: str | Path) -> str:
             "(none)", "age MAE", "(none)", "Dice", "fail")
 
     def ref(r: dict[str, Any], key: str, digits: int = 3) -> str:
-        v = r.get("vs_reference", {}).get(key)
-        return "" if v is None else _fmt(v, digits)
+        v = vs_ref(r, key)
+        return "" if v is None else fmt(v, digits)
 
-    rows = [(_rank_text(r), str(r["tier"] or ""), r["submission"], r["status"], _eer_text(r), ref(r, "ranking_eer"),
-             _fmt(r["worst_linkability"]), ref(r, "worst_linkability"), _fmt(r.get("sex_balanced_accuracy")),
-             ref(r, "sex_balanced_accuracy"), _fmt(r.get("age_mae"), 1), ref(r, "age_mae", 1),
-             _fmt(r["dice_mean"]), _fmt(r["failure_rate"])) for r in board["rows"]]
+    rows = [(rank_text(r), str(r["tier"] or ""), r["submission"], r["status"], eer_text(r), ref(r, "ranking_eer"),
+             fmt(r["worst_linkability"]), ref(r, "worst_linkability"), fmt(r.get("sex_balanced_accuracy")),
+             ref(r, "sex_balanced_accuracy"), fmt(r.get("age_mae"), 1), ref(r, "age_mae", 1),
+             fmt(r["dice_mean"]), fmt(r["failure_rate"])) for r in board["rows"]]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [line.format(*head), line.format(*("-" * w for w in widths))] + [line.format(*r) for r in rows]
     ref_row = next((r for r in board["rows"] if r.get("reference")), None)
     if ref_row is not None:
         lines.append(f"(none): {ref_row['submission']}, the original volumes, against the same attacker: the attack's "

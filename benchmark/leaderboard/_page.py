@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmark.core.keys import IGNORANT, LAZY_INFORMED, SEMI_INFORMED
-from benchmark.leaderboard._formats import _attr_text, _eer_text, _fmt, _fmt_ci, _rank_text, _ref
+from benchmark.leaderboard._formats import attr_text, eer_text, fmt, fmt_ci, rank_text, vs_ref
 from benchmark.leaderboard._ranking import ATTACK_METRICS
 
 TEMPLATE = Path(__file__).with_name("template.html")
@@ -74,9 +74,9 @@ def _status(r: dict[str, Any]) -> str:
 
 def _vs_reference(r: dict[str, Any], key: str, digits: int = 3) -> str:
     """'none: 0.012' under a value: the reference's figure for the same attacker."""
-    v = _ref(r, key)
+    v = vs_ref(r, key)
     return "" if v is None else (f'<br><small class="vsref" title="{html.escape(REF_TITLE)}">'
-                                 f"none: {_fmt(v, digits)}</small>")
+                                 f"none: {fmt(v, digits)}</small>")
 
 
 def _row(r: dict[str, Any], groups: list[str]) -> str:
@@ -86,27 +86,27 @@ def _row(r: dict[str, Any], groups: list[str]) -> str:
     cls = ["reference"] if r["reference"] else (["failed"] if r["validation"] == "failed" else [])
     if r["tier"]:
         cls.append(f"tier{r['tier']}")
-    eer_html = e(_eer_text(r)) + _attacker(r["ranking_attacker"]) + _vs_reference(r, "ranking_eer")
-    worst_eer = e(_fmt(r["worst_eer"])) + _attacker(r["worst_eer_attacker"]) + _vs_reference(r, "worst_eer")
-    worst_link = e(_fmt(r["worst_linkability"])) + _attacker(r["worst_linkability_attacker"]) + \
+    eer_html = e(eer_text(r)) + _attacker(r["ranking_attacker"]) + _vs_reference(r, "ranking_eer")
+    worst_eer = e(fmt(r["worst_eer"])) + _attacker(r["worst_eer_attacker"]) + _vs_reference(r, "worst_eer")
+    worst_link = e(fmt(r["worst_linkability"])) + _attacker(r["worst_linkability_attacker"]) + \
         _vs_reference(r, "worst_linkability")
-    sex = e(_attr_text(r, "sex_balanced_accuracy")) + _attacker(r.get("sex_balanced_accuracy_attacker")) + \
+    sex = e(attr_text(r, "sex_balanced_accuracy")) + _attacker(r.get("sex_balanced_accuracy_attacker")) + \
         _vs_reference(r, "sex_balanced_accuracy")
-    age = e(_attr_text(r, "age_mae")) + _attacker(r.get("age_mae_attacker")) + _vs_reference(r, "age_mae", 1)
+    age = e(attr_text(r, "age_mae")) + _attacker(r.get("age_mae_attacker")) + _vs_reference(r, "age_mae", 1)
     imgs = "".join(f'<a href="{e(p)}"><img src="{e(p)}" alt="DET plot {e(Path(p).name)}"></a>'
                    for p in r["plots"])
-    cells = [_td(_rank_text(r), 0 if r["reference"] else r["rank"]), _td(r["tier"] or "", r["tier"], "tier"),
+    cells = [_td(rank_text(r), 0 if r["reference"] else r["rank"]), _td(r["tier"] or "", r["tier"], "tier"),
              _td(r["team"], r["team"], "txt"), _td(r["system"], r["system"], "txt"),
              _td(_status(r), r["status"], "txt", raw=True), _td(eer_html, r["ranking_eer"], raw=True),
              _td(worst_eer, r["worst_eer"], raw=True), _td(worst_link, r["worst_linkability"], raw=True),
              _td(sex, r.get("sex_balanced_accuracy"), raw=True), _td(age, r.get("age_mae"), raw=True),
-             _td(_fmt(r["dice_mean"]), r["dice_mean"]), _td(_fmt(r["failure_rate"]), r["failure_rate"]),
+             _td(fmt(r["dice_mean"]), r["dice_mean"]), _td(fmt(r["failure_rate"]), r["failure_rate"]),
              _td(imgs, len(r["plots"]), "plots txt", raw=True)]
     for g in groups:
         a = r["attacks"].get(g, {})
         for m in ATTACK_METRICS:
             slot = a.get(m)
-            cells.append(_td(_fmt_ci(slot), slot[0] if slot else None, "ci"))
+            cells.append(_td(fmt_ci(slot), slot[0] if slot else None, "ci"))
     return f'<tr class="{" ".join(cls)}" data-submission="{e(r["submission"])}">' + "".join(cells) + "</tr>"
 
 
