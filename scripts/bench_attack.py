@@ -82,9 +82,7 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from benchmark.attacks import base, get_attack
-    from benchmark.data.volume import load_volume
-    from benchmark.render import View, estimate_pose_prepared, prepare_volume, render_views
+    from benchmark.attacks import get_attack
     from benchmark.render.atlas import reference
 
     print(f"load average {os.getloadavg()}, cpus {os.cpu_count()}, torch threads {torch.get_num_threads()}")
@@ -92,53 +90,71 @@ def main(argv=None) -> int:
         path = make_256(args.source or template_path(), Path(tmp) / "vol256.nii.gz")
         print(f"volume: {path.name} 256^3 from {(args.source or template_path()).name}, "
               f"{path.stat().st_size / 2**20:.1f} MiB")
-
-        w_load, c_load, _ = timed(lambda: np.asanyarray(nib.load(path).dataobj), args.repeats)
-        line("load (nibabel load + decompress):", w_load, c_load)
-        w, c, _ = timed(lambda: load_volume(path), args.repeats)
-        line("attack's checked load (load_volume):", w, c, "(+ float32, finite check, RAS)")
-
+        w_load, c_load = _time_load(path, args.repeats)
         t0 = time.perf_counter()
         attack = get_attack(args.attack, use_cache=False).prepare()
         reference()
         print(f"model + reference head load (once per process): {time.perf_counter() - t0:.3f} s  [{args.attack}]")
-        views = [View(**v) for v in attack.views]
-
-        img = load_volume(path)
-        w, c, prep = timed(lambda: prepare_volume(img), args.repeats)
-        line("render: prepare volume (per volume):", w, c, f"working grid {prep.shape}, {prep.spacing:.2f} mm")
-        w, c, pose = timed(lambda: estimate_pose_prepared(prep), args.repeats)
-        line("render: head pose (per volume):", w, c)
-        render_views(prep, views, pose=pose)  # warm-up
-        w, c, renders = timed(lambda: render_views(prep, views, pose=pose), args.repeats)
-        n = len(views)
-        line("render: ray cast + shade, per view:", w / n, c / n,
-             f"({views[0].size}x{views[0].size}; target <= 0.1 s: {'ok' if w / n <= 0.1 else 'MISSED'} on wall)")
-
-        frames = [(r.to_uint8_rgb(), r.landmarks5) for r in renders]
-        bgr = np.ascontiguousarray(frames[0][0][:, :, ::-1])
-        w, c, _ = timed(lambda: attack.detect(frames[0][0], bgr), args.repeats)
-        line("detection, per view:", w, c)
-        w, c, embs = timed(lambda: [attack.embed_image(f, k) for f, k in frames], args.repeats)
-        line("detection + embedding, per view:", w / n, c / n,
-             f"(face detected in {sum(e.detected for e in embs)}/{len(embs)} views)")
-
-        def whole():
-            base._RENDERS.clear()  # no render served from memory: the attack starts from the file
-            return attack.embed_volume_file(path)
-
-        whole()  # warm-up (allocator, lazy imports)
-        w_whole, c_whole, emb = timed(whole, args.repeats)
-        assert len(base._RENDERS) == 1 and "cached" not in emb.info  # rendered and embedded afresh
-        line("whole attack per volume (caches off):", w_whole, c_whole,
-             f"(embed_volume_file: hash, load + checks, prepare, pose, render {n} view(s), detect, embed)")
-        line("  of which beyond the load:", w_whole - w_load, c_whole - c_load)
-        ratio_w, ratio_c = w_whole / w_load, c_whole / c_load
-        verdict = {True: "ok", False: "MISSED"}
-        print(f"ratio whole attack / load:               wall {ratio_w:7.2f}    cpu {ratio_c:7.2f}    "
-              f"(target <= 3: {verdict[ratio_w <= 3]} on wall, {verdict[ratio_c <= 3]} on cpu)")
+        _time_stages(attack, path, args.repeats)
+        _time_whole(attack, path, args.repeats, w_load, c_load)
     print(f"load average at the end {os.getloadavg()}")
     return 0
+
+
+def _time_load(path: Path, repeats: int) -> tuple[float, float]:
+    """(wall, cpu) seconds of reading the volume with nibabel; the attack's checked load is printed too."""
+    from benchmark.data.volume import load_volume
+
+    w_load, c_load, _ = timed(lambda: np.asanyarray(nib.load(path).dataobj), repeats)
+    line("load (nibabel load + decompress):", w_load, c_load)
+    w, c, _ = timed(lambda: load_volume(path), repeats)
+    line("attack's checked load (load_volume):", w, c, "(+ float32, finite check, RAS)")
+    return w_load, c_load
+
+
+def _time_stages(attack, path: Path, repeats: int) -> None:
+    """Each stage of the attack on one volume: prepare, pose, render, detection, embedding."""
+    from benchmark.data.volume import load_volume
+    from benchmark.render import View, estimate_pose_prepared, prepare_volume, render_views
+
+    views = [View(**v) for v in attack.views]
+    img = load_volume(path)
+    w, c, prep = timed(lambda: prepare_volume(img), repeats)
+    line("render: prepare volume (per volume):", w, c, f"working grid {prep.shape}, {prep.spacing:.2f} mm")
+    w, c, pose = timed(lambda: estimate_pose_prepared(prep), repeats)
+    line("render: head pose (per volume):", w, c)
+    render_views(prep, views, pose=pose)  # warm-up
+    w, c, renders = timed(lambda: render_views(prep, views, pose=pose), repeats)
+    n = len(views)
+    line("render: ray cast + shade, per view:", w / n, c / n,
+         f"({views[0].size}x{views[0].size}; target <= 0.1 s: {'ok' if w / n <= 0.1 else 'MISSED'} on wall)")
+    frames = [(r.to_uint8_rgb(), r.landmarks5) for r in renders]
+    bgr = np.ascontiguousarray(frames[0][0][:, :, ::-1])
+    w, c, _ = timed(lambda: attack.detect(frames[0][0], bgr), repeats)
+    line("detection, per view:", w, c)
+    w, c, embs = timed(lambda: [attack.embed_image(f, k) for f, k in frames], repeats)
+    line("detection + embedding, per view:", w / n, c / n,
+         f"(face detected in {sum(e.detected for e in embs)}/{len(embs)} views)")
+
+
+def _time_whole(attack, path: Path, repeats: int, w_load: float, c_load: float) -> None:
+    """The whole attack on the file, caches off, against the time of loading it (target: at most 3 times)."""
+    from benchmark.attacks import base
+
+    def whole():
+        base._RENDERS.clear()  # no render served from memory: the attack starts from the file
+        return attack.embed_volume_file(path)
+
+    whole()  # warm-up (allocator, lazy imports)
+    w_whole, c_whole, emb = timed(whole, repeats)
+    assert len(base._RENDERS) == 1 and "cached" not in emb.info  # rendered and embedded afresh
+    line("whole attack per volume (caches off):", w_whole, c_whole,
+         f"(embed_volume_file: hash, load + checks, prepare, pose, render {len(attack.views)} view(s), detect, embed)")
+    line("  of which beyond the load:", w_whole - w_load, c_whole - c_load)
+    ratio_w, ratio_c = w_whole / w_load, c_whole / c_load
+    verdict = {True: "ok", False: "MISSED"}
+    print(f"ratio whole attack / load:               wall {ratio_w:7.2f}    cpu {ratio_c:7.2f}    "
+          f"(target <= 3: {verdict[ratio_w <= 3]} on wall, {verdict[ratio_c <= 3]} on cpu)")
 
 
 if __name__ == "__main__":

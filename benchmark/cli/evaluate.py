@@ -13,7 +13,7 @@ import datetime as _dt
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,6 +23,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_json, write_text
 from benchmark.data.prepare import Prepared
 from benchmark.scoring import reference
+from benchmark.scoring.results import Reference, Results, Validation
 from benchmark.scoring.score import score_submission
 from benchmark.submission.anonymize import anonymize_kit
 from benchmark.submission.unpack import is_archive, scratch_target
@@ -36,7 +37,7 @@ def default_output_dir(cfg: DictConfig, team: str, system: str, command: str = "
 
 
 def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None = None,
-             command: str = "score") -> tuple[Path, dict[str, Any]]:
+             command: str = "score") -> tuple[Path, Results]:
     """Validate, score and track one submission; returns (results.json path, results).
 
     A submission that fails validation is not scored: it is tracked with its reason (unranked on the
@@ -53,7 +54,7 @@ def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pat
     return _evaluate(cfg, prepared, submission, out_dir, command, limits)
 
 
-def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> dict[str, Any]:
+def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> Results:
     """The results of the valid submission folder ``root``: scored now, or an unchanged submission's
     from the result cache (:mod:`benchmark.scoring.result_cache`), its score files and plots copied to ``out_dir``."""
     entry = result_cache.key(cfg, prepared, root)
@@ -61,7 +62,7 @@ def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> d
     if hit is not None:
         results, folder = hit
         result_cache.copy_artifacts(results, folder, out_dir)
-        results["reused"] = str(folder)  # provenance: these figures were computed by an earlier run
+        results.reused = str(folder)  # provenance: these figures were computed by an earlier run
         return results
     results = score_submission(cfg, prepared, root, out_dir)
     result_cache.save(cfg, entry, results, out_dir, cfg.scoring.plots)
@@ -69,7 +70,7 @@ def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> d
 
 
 def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
-              limits) -> tuple[Path, dict[str, Any]]:
+              limits) -> tuple[Path, Results]:
     report = validate_submission(submission, prepared.kit, limits)
     write_report(report, report_path(submission, limits))
     team = report.team or submission.name
@@ -78,21 +79,20 @@ def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pa
     if report.ok:
         results = _scored(cfg, prepared, Path(report.root or submission), out_dir)
         add_reference(cfg, prepared, results)  # none's figures, same keys
-        results["submission"]["path"] = str(submission)  # the archive, not its scratch folder
+        results.submission.path = str(submission)  # the archive, not its scratch folder
+        results.validation = Validation(True)
     else:
-        results = {"submission": {"team": team, "system": system, "path": str(submission)}, "splits": {},
-                   "privacy": {}, "failures": [], "messages": [f"validation failed: {report.reason()}"]}
-    results["validation"] = {"ok": report.ok, "reason": "" if report.ok else report.reason()}
-    path = write_json(out_dir / "results.json", results)
+        results = Results.invalid(team, system, str(submission), report.reason())
+    path = results.write(out_dir / "results.json")
     write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     write_json(out_dir / "validation.json", report.to_dict())
-    artifacts = {f"{split}/{kind}": [out_dir / kind / split] for split in results["splits"]
+    artifacts = {f"{split}/{kind}": [out_dir / kind / split] for split in results.splits
                  for kind in ("plots", "scores") if (out_dir / kind / split).is_dir()}
-    log_results(results, OmegaConf.to_container(cfg, resolve=True), cfg.tracking, artifacts, report.to_dict())
+    log_results(results.to_json(), OmegaConf.to_container(cfg, resolve=True), cfg.tracking, artifacts, report.to_dict())
     return path, results
 
 
-def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[dict], str]:
+def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[Results], str]:
     """Score the none submission (validated against the kit) without plots into cache entry ``entry``;
     (results, why not)."""
     report = validate_submission(none_dir, prepared.kit, validation_config(cfg))
@@ -108,7 +108,7 @@ def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _reference_block(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) -> tuple[Optional[dict], str]:
+def _reference_block(cfg: DictConfig, prepared: Prepared, results: Results) -> tuple[Optional[Reference], str]:
     """The none figures for the keys of ``results`` (cached, or anonymised and scored now); (block, message when none)."""
     none_dir = reference.reference_dir(cfg)
     if not (none_dir / "submission.yaml").is_file():
@@ -123,7 +123,7 @@ def _reference_block(cfg: DictConfig, prepared: Prepared, results: dict[str, Any
     return reference.reference_block(ref, none_dir, was_cached, results), ""
 
 
-def add_reference(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) -> None:
+def add_reference(cfg: DictConfig, prepared: Prepared, results: Results) -> None:
     """Add the ``reference`` block to ``results``, unless they are the reference's own.
 
     A failure here never stops scoring: it becomes a message.
@@ -135,6 +135,6 @@ def add_reference(cfg: DictConfig, prepared: Prepared, results: dict[str, Any]) 
     except BenchmarkError as exc:
         block, why = None, f"reference: not added ({exc})"
     if block is not None:
-        results["reference"] = block
+        results.reference = block
     else:
-        results.setdefault("messages", []).append(why)
+        results.messages.append(why)

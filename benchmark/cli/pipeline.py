@@ -55,10 +55,9 @@ def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, th
 
         torch.set_num_threads(threads)
     path, results = evaluate(cfg, prepared, submission, out_dir, command="run")
-    status = (("reused (unchanged)" if results.get("reused") else "scored") if results["validation"]["ok"]
-              else f"INVALID: {results['validation']['reason']}")
-    sub = results["submission"]
-    return f"{submission}: {status} -> {path}", f"{sub['team']}/{sub['system']}"
+    status = (("reused (unchanged)" if results.reused else "scored") if results.validation.ok
+              else f"INVALID: {results.validation.reason}")
+    return f"{submission}: {status} -> {path}", results.submission.name
 
 
 def run(cfg: DictConfig) -> int:

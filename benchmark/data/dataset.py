@@ -1,4 +1,4 @@
-"""The dataset model: participants with attributes, MRI sessions and photographs (DESIGN.md layout).
+"""The dataset model: participants with attributes, MRI sessions and photographs (layout: docs/design.md).
 
     <root>/participants.tsv                                    participant_id, age, sex, ...
     <root>/sub-<id>/ses-<s>/anat/sub-<id>_ses-<s>_T1w.nii.gz   one T1w volume a session

@@ -1,6 +1,6 @@
 """The embedded synthetic cohort: people made by deforming a real mean head, scanned and photographed.
 
-``SyntheticCohort(...).materialise()`` returns a dataset root in the layout of DESIGN.md::
+``SyntheticCohort(...).materialise()`` returns a dataset root in the dataset layout (docs/design.md)::
 
     participants.tsv                                  participant_id, age, sex
     sub-s0001/ses-1/anat/sub-s0001_ses-1_T1w.nii.gz   int16 T1w, RAS scanner affine
@@ -585,6 +585,26 @@ EYE_STRENGTH = 0.85  # how fully the sclera colour replaces the skin
 BROW_STRENGTH = 0.75
 
 
+class _Canvas:
+    """A colour field (3, X, Y, Z) over a grid, painted by masks."""
+
+    def __init__(self, colour: np.ndarray, grid: Grid):
+        self.ax = grid.axes()
+        self.x, self.y, self.z = (self.ax[a].reshape([-1 if b == a else 1 for b in range(3)]) for a in range(3))
+        self.col = np.broadcast_to(colour.astype(np.float32)[:, None, None, None], (3,) + grid.shape).copy()
+
+    def paint(self, mask: np.ndarray, colour: np.ndarray, strength: float = 1.0) -> None:
+        """Blend towards ``colour`` by ``mask * strength`` (clipped to [0, 1])."""
+        m = np.clip(mask * strength, 0.0, 1.0)
+        for c in range(3):
+            self.col[c] += m * (float(colour[c]) - self.col[c])
+
+    def mult(self, mask: np.ndarray, factor: np.ndarray) -> None:
+        """Tint: multiply by ``factor`` where ``mask`` is 1."""
+        for c in range(3):
+            self.col[c] *= 1.0 + mask * (float(factor[c]) - 1.0)
+
+
 def albedo_field(person: Person, grid: Grid, *, eyes: bool = True, brows: bool = True, lips: bool = True,
                  hair: bool = True, beard: bool = True) -> np.ndarray:
     """The person's skin colour (3, X, Y, Z) in [0, 1] painted in the template's head frame.
@@ -596,72 +616,74 @@ def albedo_field(person: Person, grid: Grid, *, eyes: bool = True, brows: bool =
     windows are long along y, so they colour the skin whatever depth it sits at.
     """
     rng = np.random.default_rng(person.texture_seed)  # hair and beard texture
-    ax = grid.axes()
-    x, y, z = (ax[a].reshape([-1 if b == a else 1 for b in range(3)]) for a in range(3))
     lm = fr.LANDMARKS
-    skin = person.skin.astype(np.float32)
-    col = np.broadcast_to(skin[:, None, None, None], (3,) + grid.shape).copy()
-
-    def paint(mask: np.ndarray, colour: np.ndarray, strength: float = 1.0) -> None:
-        m = np.clip(mask * strength, 0.0, 1.0)
-        for c in range(3):
-            col[c] += m * (float(colour[c]) - col[c])
-
-    def mult(mask: np.ndarray, factor: np.ndarray) -> None:
-        for c in range(3):
-            col[c] *= 1.0 + mask * (float(factor[c]) - 1.0)
-
+    cv = _Canvas(person.skin, grid)
+    ax = cv.ax
     cheek = _blob(ax, (lm["cheek"][0], 0, lm["cheek"][2] + 8), (14, 1e3, 12)) + _blob(
         ax, (fr.left("cheek")[0], 0, lm["cheek"][2] + 8), (14, 1e3, 12))
-    mult(0.5 * cheek, np.array([1.04, 0.93, 0.92]))
-    # lips
-    st = lm["stomion"]
+    cv.mult(0.5 * cheek, np.array([1.04, 0.93, 0.92]))
     if lips:
-        mult(_blob(ax, (0.0, 0, st[2] + 0.5), (19.0, 1e3, 6.0), power=4.0), person.lip_tint)
-    # eyes: sclera, iris, pupil, upper lid line
+        cv.mult(_blob(ax, (0.0, 0, lm["stomion"][2] + 0.5), (19.0, 1e3, 6.0), power=4.0), person.lip_tint)
+    _paint_eyes(cv, person, eyes, brows)
+    tip = lm["nose_tip"]  # nostrils
+    for sx in (1.0, -1.0):
+        cv.paint(_blob(ax, (sx * 6.0, 0, tip[2] - 7.0), (3.0, 1e3, 2.0)), person.skin.astype(np.float32) * 0.35, 0.9)
+    if hair:
+        _paint_scalp_hair(cv, person, rng)
+    if beard and person.beard:
+        _paint_beard(cv, person, rng)
+    return np.clip(cv.col, 0.0, 1.0).astype(np.float32)
+
+
+def _paint_eyes(cv: _Canvas, person: Person, eyes: bool, brows: bool) -> None:
+    """Each eye (sclera, iris, pupil, upper lid line) and the brow arched above it."""
+    lm, ax = fr.LANDMARKS, cv.ax
+    skin = person.skin.astype(np.float32)
     for sx in (1.0, -1.0):
         e = lm["eye"] if sx > 0 else fr.left("eye")
         ex, ez = e[0], e[2]
         if eyes:
             sclera = _blob(ax, (ex, 0, ez), (EYE_HALF_WIDTH, 1e3, EYE_HALF_HEIGHT), power=3.0)
-            paint(sclera, np.array([0.86, 0.84, 0.80]), EYE_STRENGTH)
+            cv.paint(sclera, np.array([0.86, 0.84, 0.80]), EYE_STRENGTH)
             iris = _blob(ax, (ex - sx * 1.0, 0, ez), (5.0, 1e3, min(4.0, EYE_HALF_HEIGHT)), power=4.0)
-            paint(iris, person.iris)
-            paint(_blob(ax, (ex - sx * 1.0, 0, ez), (2.0, 1e3, 2.0), power=4.0), np.array([0.02, 0.02, 0.02]))
+            cv.paint(iris, person.iris)
+            cv.paint(_blob(ax, (ex - sx * 1.0, 0, ez), (2.0, 1e3, 2.0), power=4.0), np.array([0.02, 0.02, 0.02]))
             lid = _blob(ax, (ex, 0, ez + 4.0), (11.5, 1e3, 1.2), power=3.0)
-            paint(lid, 0.5 * skin * 0.3 + 0.5 * person.hair * 0.5, 0.8)
+            cv.paint(lid, 0.5 * skin * 0.3 + 0.5 * person.hair * 0.5, 0.8)
         if brows:  # an arch above the eye, thickest in its middle
             bx = ex + sx * 2.0
             bz = lm["brow"][2] + 0.5
-            arch = (np.exp(-0.5 * np.abs((z - (bz - 0.012 * (x - bx) ** 2)) / (3.0 * person.brow_thickness)) ** 3)
+            arch = (np.exp(-0.5 * np.abs((cv.z - (bz - 0.012 * (cv.x - bx) ** 2)) / (3.0 * person.brow_thickness)) ** 3)
                     * _blob(ax, (bx, 0, 0), (13.0, 1e3, 1e3), power=4.0))
-            paint(arch.astype(np.float32), person.hair * 0.7, BROW_STRENGTH)
-    # nostrils
-    tip = lm["nose_tip"]
-    for sx in (1.0, -1.0):
-        paint(_blob(ax, (sx * 6.0, 0, tip[2] - 7.0), (3.0, 1e3, 2.0)),
-              skin * 0.35, 0.9)
-    # scalp hair: above a hairline that drops towards the back and sides
-    if hair and person.scalp_hair == "full":
+            cv.paint(arch.astype(np.float32), person.hair * 0.7, BROW_STRENGTH)
+
+
+def _paint_scalp_hair(cv: _Canvas, person: Person, rng: np.random.Generator) -> None:
+    """Textured hair above a hairline that drops towards the back and sides, or a fringe at the back."""
+    x, y, z = cv.x, cv.y, cv.z
+    if person.scalp_hair == "full":
         front = np.clip((y - 10.0) / 70.0, 0.0, 1.0)
         line = person.hairline_mm - 45.0 * (1.0 - front) - 6.0 * (np.abs(x) / 60.0) ** 2 * front
         hair = _smoothstep((z - line) / 4.0)
-        texture = 1.0 + 0.18 * rng.standard_normal(grid.shape).astype(np.float32)
-        paint(hair, person.hair * 0.9)
-        col *= (1.0 + (texture - 1.0) * hair)[None]
-    elif hair and person.scalp_hair == "fringe":
+        texture = 1.0 + 0.18 * rng.standard_normal(cv.col.shape[1:]).astype(np.float32)
+        cv.paint(hair, person.hair * 0.9)
+        cv.col *= (1.0 + (texture - 1.0) * hair)[None]
+    elif person.scalp_hair == "fringe":
         back = np.clip((20.0 - y) / 40.0, 0.0, 1.0) * _smoothstep((z + 30.0) / 6.0) * _smoothstep((25.0 - z) / 6.0)
-        paint(back, person.hair * 0.9, 0.9)
-    # beard and moustache
-    if beard and person.beard:
-        lower = _smoothstep((lm["subnasale"][2] - 6.0 - z) / 6.0) * _smoothstep((z + 125.0) / 8.0)
-        cheeks = _smoothstep((y - 20.0) / 15.0) * _smoothstep((75.0 - np.abs(x)) / 10.0)
-        mouth_hole = _blob(ax, (0.0, 0, st[2]), (21.0, 1e3, 5.0), power=4.0)
-        mous = _blob(ax, (0.0, 0, st[2] + 9.0), (22.0, 1e3, 4.0), power=3.0)
-        beard = np.clip(np.maximum(lower * cheeks * (1.0 - mouth_hole), mous), 0.0, 1.0)
-        noise = np.clip(0.65 + 0.35 * rng.standard_normal(grid.shape).astype(np.float32), 0.0, 1.0)
-        paint(beard * noise * person.beard_density, person.hair * 0.8)
-    return np.clip(col, 0.0, 1.0).astype(np.float32)
+        cv.paint(back, person.hair * 0.9, 0.9)
+
+
+def _paint_beard(cv: _Canvas, person: Person, rng: np.random.Generator) -> None:
+    """A noisy beard on the lower face and cheeks, around the mouth, and a moustache."""
+    lm, x, y, z = fr.LANDMARKS, cv.x, cv.y, cv.z
+    st = lm["stomion"]
+    lower = _smoothstep((lm["subnasale"][2] - 6.0 - z) / 6.0) * _smoothstep((z + 125.0) / 8.0)
+    cheeks = _smoothstep((y - 20.0) / 15.0) * _smoothstep((75.0 - np.abs(x)) / 10.0)
+    mouth_hole = _blob(cv.ax, (0.0, 0, st[2]), (21.0, 1e3, 5.0), power=4.0)
+    mous = _blob(cv.ax, (0.0, 0, st[2] + 9.0), (22.0, 1e3, 4.0), power=3.0)
+    beard = np.clip(np.maximum(lower * cheeks * (1.0 - mouth_hole), mous), 0.0, 1.0)
+    noise = np.clip(0.65 + 0.35 * rng.standard_normal(cv.col.shape[1:]).astype(np.float32), 0.0, 1.0)
+    cv.paint(beard * noise * person.beard_density, person.hair * 0.8)
 
 
 @dataclass

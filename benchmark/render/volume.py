@@ -172,17 +172,7 @@ def prepare_volume(
     vol = vol - floor  # the air near 0 whatever the input's offset (samples outside the grid are 0 too)
     vol, affine = to_canonical(vol, affine)  # RAS voxel order, as nibabel's, on the small grid (cheap)
     vol, affine = _crop(vol, affine, CROP_FRACTION * (threshold - floor))
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    fine = float(zooms.min())
-    for axis in range(3):
-        factor = int(round(zooms[axis] / fine))
-        if zooms[axis] > max_ratio * fine and factor > 1 and vol.shape[axis] > 3:
-            # [1, 2, 1] across thick slices cancels slice-to-slice intensity alternation (stripes)
-            n = vol.shape[axis]
-            vol = _upsample_axis(_binomial_axis(vol, axis), axis, factor)
-            scale = np.eye(4)
-            scale[axis, axis] = (n - 1) / (vol.shape[axis] - 1)
-            affine = affine @ scale
+    vol, affine = _resample_thick_axes(vol, affine, max_ratio)
     vol = binomial_smooth(vol, tuple(int(f == 1) for f in factors))
     spacing = float(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).min())
     blockmax = block_max(vol)
@@ -196,6 +186,23 @@ def prepare_volume(
         source_shape=tuple(int(s) for s in img.shape[:3]),
         blockmax=blockmax.contiguous(),
     )
+
+
+def _resample_thick_axes(vol: torch.Tensor, affine: np.ndarray, max_ratio: float) -> tuple[torch.Tensor, np.ndarray]:
+    """Each axis thicker than ``max_ratio`` times the finest: smoothed across slices by [1, 2, 1] / 4 and
+    upsampled by the integer factor closest to the finest spacing (cubic B-spline); the affine follows."""
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    fine = float(zooms.min())
+    for axis in range(3):
+        factor = int(round(zooms[axis] / fine))
+        if zooms[axis] > max_ratio * fine and factor > 1 and vol.shape[axis] > 3:
+            # [1, 2, 1] across thick slices cancels slice-to-slice intensity alternation (stripes)
+            n = vol.shape[axis]
+            vol = _upsample_axis(_binomial_axis(vol, axis), axis, factor)
+            scale = np.eye(4)
+            scale[axis, axis] = (n - 1) / (vol.shape[axis] - 1)
+            affine = affine @ scale
+    return vol, affine
 
 
 def decimate(vol: torch.Tensor, affine: np.ndarray, factors) -> tuple[torch.Tensor, np.ndarray]:

@@ -17,13 +17,14 @@ are cached too, so this is cheap after the first time).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import DictConfig
 
 import benchmark.scoring.result_cache as result_cache
 from benchmark.core.config import LeaderboardConfig, typed
 from benchmark.data.prepare import Prepared
+from benchmark.scoring.results import Reference, Results
 from benchmark.submission.anonymize import baseline_dir
 
 REFERENCE_BASELINE = "none"
@@ -39,31 +40,28 @@ def reference_dir(cfg: DictConfig) -> Path:
     return baseline_dir(cfg.paths.submissions_dir, REFERENCE_BASELINE)
 
 
-def is_reference(cfg: DictConfig, results: dict[str, Any]) -> bool:
-    sub = results.get("submission", {})
-    return f"{sub.get('team')}/{sub.get('system')}" == reference_name(cfg)
+def is_reference(cfg: DictConfig, results: Results) -> bool:
+    return results.submission.name == reference_name(cfg)
 
 
-def wanted(cfg: DictConfig, results: dict[str, Any]) -> bool:
+def wanted(cfg: DictConfig, results: Results) -> bool:
     """Whether ``results`` get a reference block: ``scoring.reference``, scored splits, not the reference's own."""
-    return bool(cfg.scoring.get("reference", True) and results.get("splits") and not is_reference(cfg, results))
+    return bool(cfg.scoring.get("reference", True) and results.splits and not is_reference(cfg, results))
 
 
-def cached(cfg: DictConfig, prepared: Prepared) -> tuple[Optional[dict[str, Any]], str]:
+def cached(cfg: DictConfig, prepared: Prepared) -> tuple[Optional[Results], str]:
     """(the none baseline's cached results or None, their cache entry)."""
     entry = result_cache.key(cfg, prepared, reference_dir(cfg))
     hit = result_cache.load(cfg, entry)
     return (hit[0] if hit is not None else None), entry
 
 
-def reference_block(ref: dict[str, Any], none_dir: Path, was_cached: bool, results: dict[str, Any]) -> dict[str, Any]:
+def reference_block(ref: Results, none_dir: Path, was_cached: bool, results: Results) -> Reference:
     """The none figures ``ref`` for the keys of ``results``."""
-    sub = ref.get("submission", {})
-    block = {"submission": f"{sub.get('team')}/{sub.get('system')}", "path": str(none_dir), "cached": was_cached,
-             "splits": {}, "privacy": {}}
-    for split, flat in results.get("splits", {}).items():
-        theirs = ref.get("splits", {}).get(split, {})
-        block["splits"][split] = {k: theirs[k] for k in flat if k in theirs}
-        if split in ref.get("privacy", {}):
-            block["privacy"][split] = ref["privacy"][split]
+    block = Reference(ref.submission.name, str(none_dir), cached=was_cached)
+    for split, flat in results.splits.items():
+        theirs = ref.splits.get(split, {})
+        block.splits[split] = {k: theirs[k] for k in flat if k in theirs}
+        if split in ref.privacy:
+            block.privacy[split] = ref.privacy[split]
     return block

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark.core.files import config_hash, sha256_file, write_json
 from benchmark.core.provenance import code_hash
 from benchmark.data.prepare import Prepared
+from benchmark.scoring.results import Results
 from benchmark.scoring.attackers import attack_nodes
 from benchmark.submission.format import volume_path
 
@@ -72,12 +73,12 @@ def entry_dir(cfg: DictConfig, k: str) -> Path:
     return Path(cfg.paths.cache_dir) / "results" / k
 
 
-def load(cfg: DictConfig, k: str, plots: bool = False) -> Optional[tuple[dict[str, Any], Path]]:
+def load(cfg: DictConfig, k: str, plots: bool = False) -> Optional[tuple[Results, Path]]:
     """(results, entry folder) of a finished entry, or None; with ``plots`` only an entry that has them."""
     folder = entry_dir(cfg, k)
     try:
         meta = json.loads((folder / META).read_text())
-        results = json.loads((folder / RESULTS).read_text())
+        results = Results.from_json(json.loads((folder / RESULTS).read_text()))
     except (OSError, ValueError):
         return None
     if plots and not meta.get("plots"):
@@ -85,14 +86,14 @@ def load(cfg: DictConfig, k: str, plots: bool = False) -> Optional[tuple[dict[st
     return results, folder
 
 
-def save(cfg: DictConfig, k: str, results: dict[str, Any], out_dir: Path, plots: bool) -> Path:
+def save(cfg: DictConfig, k: str, results: Results, out_dir: Path, plots: bool) -> Path:
     """Keep ``results`` and the artifacts it lists (relative to ``out_dir``) as entry ``k``."""
     folder = entry_dir(cfg, k)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{k}.", dir=folder.parent))
     try:
         copy_artifacts(results, out_dir, tmp)
-        write_json(tmp / RESULTS, results)
+        results.write(tmp / RESULTS)
         write_json(tmp / META, {"plots": plots})  # written last: an entry without it is unfinished
         old = folder.with_name(f".{k}.old.{os.getpid()}")
         try:
@@ -107,9 +108,9 @@ def save(cfg: DictConfig, k: str, results: dict[str, Any], out_dir: Path, plots:
     return folder
 
 
-def copy_artifacts(results: dict[str, Any], src: Path, dst: Path) -> None:
+def copy_artifacts(results: Results, src: Path, dst: Path) -> None:
     """Copy the artifacts ``results`` lists (paths relative to its output folder) from ``src`` to ``dst``:
     into an entry when saving it, out of it into a new output folder when reusing it."""
-    for rel in results.get("artifacts", []):
+    for rel in results.artifacts or []:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, dst / rel)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
@@ -35,6 +34,7 @@ from benchmark.data.volume import load_volume
 from benchmark.scoring.attackers import attack_nodes, attackers, build_attack
 from benchmark.scoring.attributes import attribute_results
 from benchmark.scoring.chance import chance_metrics
+from benchmark.scoring.results import Failure, Results, SubmissionInfo
 from benchmark.scoring.scorer import Scorer, TrialScores
 from benchmark.submission.format import read_info, volume_path
 
@@ -100,7 +100,8 @@ def write_scores(ts: TrialScores, folder: Path) -> Path:
     return path
 
 
-def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> dict[str, Any]:
+def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> Results:
+    """Score the valid submission folder ``submission`` on every split; score files and plots go to ``out_dir``."""
     sc = cfg.scoring
     info = read_info(submission)
     unknown = sorted(set(sc.knowledge) - set(KNOWLEDGE))
@@ -108,44 +109,53 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
         raise BenchmarkError(f"config: 'scoring.knowledge': unknown level(s) {unknown}; choose from {list(KNOWLEDGE)}")
     scorer = Scorer(prepared, submission, show=cfg.progress)
     attacking, messages = attackers(cfg, prepared, submission)
-    results: dict[str, Any] = {"submission": {"team": info.team, "system": info.system, "path": str(submission)},
-                               "splits": {}, "privacy": {}, "failures": [],
-                               "messages": list(prepared.splits.messages) + messages}
-    artifacts: list[Path] = []
+    messages = list(prepared.splits.messages) + messages
+    splits, privacy, artifacts = {}, {}, []
     for split in sc.splits:
+        scored, artifacts_split = _score_split(cfg, prepared, scorer, split, attacking, out_dir)
+        artifacts += artifacts_split
         flat: dict[str, float] = {}
-        scored: list[TrialScores] = []
-        for tl in prepared.splits.trial_lists:
-            if tl.split != split or tl.condition not in sc.conditions:
-                continue
-            for (name, level), (enroll_attack, trial_attack) in attacking.items():
-                if tl.condition == MRI2MRI or level != LAZY_INFORMED:
-                    ts = scorer.score(tl, enroll_attack, name, level)
-                else:
-                    ts = scorer.score(tl, enroll_attack, name, level, trial_attack=trial_attack)
-                if not ts.lines:
-                    continue
-                artifacts.append(write_scores(ts, out_dir))
-                scored.append(ts)
-                flat.update(trial_metrics(ts, sc.bootstrap, sc.ci_level, seed=cfg.seed))
-                if sc.plots:
-                    artifacts += _plots(ts, out_dir)
-        summary, who = privacy_summary(flat)
+        for ts in scored:
+            flat.update(trial_metrics(ts, sc.bootstrap, sc.ci_level, seed=cfg.seed))
+        summary, privacy[split] = privacy_summary(flat)
         flat.update(summary)
         if sc.permutations > 0 and scored:
             chance, notes = chance_metrics({ts.key: M.ScoreMatrix(*ts.matrix()) for ts in scored},
                                            sc.permutations, cfg.seed)
             flat.update(chance)
-            results["messages"] += [f"{split}: {note}" for note in notes]
+            messages += [f"{split}: {note}" for note in notes]
         if sc.attributes:
-            flat.update(_attributes(cfg, scorer, split, attacking, results["messages"]))
+            flat.update(_attributes(cfg, scorer, split, attacking, messages))
         if sc.utility:
             flat.update(_utility(cfg, prepared, scorer, split))
-        results["splits"][split] = dict(sorted(flat.items()))
-        results["privacy"][split] = who
-    results["failures"] = [{"id": k, "error": v} for k, v in sorted(scorer.failures.items())]
-    results["artifacts"] = sorted(str(p.relative_to(out_dir)) for p in artifacts)
-    return results
+        splits[split] = dict(sorted(flat.items()))
+    return Results(SubmissionInfo(info.team, info.system, str(submission)), splits, privacy,
+                   [Failure(k, v) for k, v in sorted(scorer.failures.items())], messages,
+                   artifacts=sorted(str(p.relative_to(out_dir)) for p in artifacts))
+
+
+def _score_split(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str, attacking: dict,
+                 out_dir: Path) -> tuple[list[TrialScores], list[Path]]:
+    """Every trial list of ``split`` scored by every attacker (those with no trial left out), and the score
+    files and plots written."""
+    sc = cfg.scoring
+    scored: list[TrialScores] = []
+    artifacts: list[Path] = []
+    for tl in prepared.splits.trial_lists:
+        if tl.split != split or tl.condition not in sc.conditions:
+            continue
+        for (name, level), (enroll_attack, trial_attack) in attacking.items():
+            if tl.condition == MRI2MRI or level != LAZY_INFORMED:
+                ts = scorer.score(tl, enroll_attack, name, level)
+            else:
+                ts = scorer.score(tl, enroll_attack, name, level, trial_attack=trial_attack)
+            if not ts.lines:
+                continue
+            artifacts.append(write_scores(ts, out_dir))
+            scored.append(ts)
+            if sc.plots:
+                artifacts += _plots(ts, out_dir)
+    return scored, artifacts
 
 
 def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attacking: dict, messages: list[str]) -> dict[str, float]:

@@ -189,77 +189,98 @@ def validate_submission(submission: str | os.PathLike, kit_dir: str | os.PathLik
 
 def _check_folder(root: Path, ids: list[str], kit_dir: Path, limits: ValidationConfig,
                   report: ValidationReport) -> None:
-    wanted = set(ids)
+    found = _walk(root, set(ids), report)
+    info_ok = _check_info(root, report)
+    if report.total_bytes > limits.max_total_gb * GB:
+        report.errors.append(f"the submission holds {_size(report.total_bytes)}, over the limit of "
+                             f"{_size(limits.max_total_gb * GB)} (validation.max_total_gb={limits.max_total_gb:g})")
+    entries = _check_ids(ids, found, kit_dir, limits)
+    report.n_ok = sum(e.ok for e in entries)
+    report.files = entries + ([FileEntry(INFO_NAME, INFO_NAME, "ok")] if info_ok else []) + report.files
+    report.ok = report.n_errors == 0
+
+
+def _walk(root: Path, wanted: set[str], report: ValidationReport) -> dict[str, tuple[Path, int]]:
+    """Walk without following links: every entry must be a plain file or folder inside the root. Returns
+    the volumes of the ``wanted`` ids (id -> (path, size)); every other entry is reported; sizes are summed."""
     real_root = os.path.realpath(root)
-    found: dict[str, tuple[Path, int]] = {}  # id -> (path, size)
-    info_ok = False
-    # 1. walk without following links: every entry is a plain file or folder inside the root
+    found: dict[str, tuple[Path, int]] = {}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         for name in sorted(dirnames + filenames):
             p = Path(dirpath) / name
             rel = p.relative_to(root).as_posix()
             st = os.lstat(p)
-            if stat.S_ISLNK(st.st_mode):
-                report.files.append(FileEntry(rel, rel, "link", f"is a symbolic link (to {os.readlink(p)!r}); "
-                                              "links are not accepted, copy the file itself"))
-                continue
-            if not os.path.realpath(p).startswith(real_root + os.sep):
-                report.files.append(FileEntry(rel, rel, "outside", "resolves outside the submission folder"))
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if rel != "volumes":
-                    report.files.append(FileEntry(rel, rel, "stray", "unexpected folder; a submission holds "
-                                                  "only submission.yaml and volumes/<id>.nii.gz"))
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                report.files.append(FileEntry(rel, rel, "stray", "is a device, FIFO or socket, not a file"))
-                continue
-            report.total_bytes += st.st_size
-            if rel in (INFO_NAME, REPORT_NAME):
-                continue
-            if rel.startswith("volumes/") and rel.count("/") == 1:
-                if name.endswith(VOLUME_SUFFIX):
-                    vid = name[: -len(VOLUME_SUFFIX)]
-                    if vid in wanted:
-                        found[vid] = (p, st.st_size)
-                    else:
-                        report.files.append(FileEntry(vid, rel, "extra", "extra id, not in the published list "
-                                                      "(kit/ids.txt); remove it"))
-                    continue
-                if name.endswith(".nii"):
-                    report.files.append(FileEntry(name, rel, "stray", "uncompressed NIfTI; submit it gzipped "
-                                                  f"as volumes/{name}.gz"))
-                    continue
-            report.files.append(FileEntry(rel, rel, "stray", "unexpected file; a submission holds only "
-                                          "submission.yaml and volumes/<id>.nii.gz"))
+            problem = _not_plain(p, rel, st, real_root)
+            if problem is None and stat.S_ISREG(st.st_mode):
+                report.total_bytes += st.st_size
+                problem = _not_expected(rel, name, wanted)
+                if problem is None and rel not in (INFO_NAME, REPORT_NAME):
+                    found[name[: -len(VOLUME_SUFFIX)]] = (p, st.st_size)
+            if problem is not None:
+                report.files.append(problem)
         dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
-    # 2. submission.yaml
+    return found
+
+
+def _not_plain(p: Path, rel: str, st: os.stat_result, real_root: str) -> Optional[FileEntry]:
+    """The problem of an entry that is a link, leads outside the root, or is neither a file nor the volumes folder."""
+    if stat.S_ISLNK(st.st_mode):
+        return FileEntry(rel, rel, "link", f"is a symbolic link (to {os.readlink(p)!r}); "
+                         "links are not accepted, copy the file itself")
+    if not os.path.realpath(p).startswith(real_root + os.sep):
+        return FileEntry(rel, rel, "outside", "resolves outside the submission folder")
+    if stat.S_ISDIR(st.st_mode):
+        return None if rel == "volumes" else FileEntry(rel, rel, "stray", "unexpected folder; a submission holds "
+                                                        "only submission.yaml and volumes/<id>.nii.gz")
+    if not stat.S_ISREG(st.st_mode):
+        return FileEntry(rel, rel, "stray", "is a device, FIFO or socket, not a file")
+    return None
+
+
+def _not_expected(rel: str, name: str, wanted: set[str]) -> Optional[FileEntry]:
+    """The problem of a file that is neither submission.yaml, the report, nor a volume of a wanted id."""
+    if rel in (INFO_NAME, REPORT_NAME):
+        return None
+    if rel.startswith("volumes/") and rel.count("/") == 1:
+        if name.endswith(VOLUME_SUFFIX):
+            vid = name[: -len(VOLUME_SUFFIX)]
+            return None if vid in wanted else FileEntry(vid, rel, "extra", "extra id, not in the published list "
+                                                        "(kit/ids.txt); remove it")
+        if name.endswith(".nii"):
+            return FileEntry(name, rel, "stray", f"uncompressed NIfTI; submit it gzipped as volumes/{name}.gz")
+    return FileEntry(rel, rel, "stray", "unexpected file; a submission holds only "
+                     "submission.yaml and volumes/<id>.nii.gz")
+
+
+def _check_info(root: Path, report: ValidationReport) -> bool:
+    """Check submission.yaml; set the report's team and system; whether it is valid."""
     info_path = root / INFO_NAME
     if info_path.is_symlink():
-        pass  # already reported as a link
-    elif info_path.is_file() and info_path.stat().st_size > MB:
+        return False  # already reported as a link
+    if info_path.is_file() and info_path.stat().st_size > MB:
         report.files.append(FileEntry(INFO_NAME, INFO_NAME, "invalid", "over 1 MB; it holds three short fields"))
-    else:
-        try:
-            info = read_info(root)
-            bad = [f"{k} {v!r}" for k, v in (("team", info.team), ("system", info.system)) if not NAME_RE.match(v)]
-            if bad:
-                raise BenchmarkError(f"{' and '.join(bad)}: use letters, digits, '.', '_' or '-' "
-                                     "(at most 64, starting with a letter or digit)", info_path)
-            report.team, report.system = info.team, info.system
-            extra = sorted(set(yaml.safe_load(info_path.read_text(encoding="utf-8"))) -
-                           {"team", "system", "description"})
-            if extra:
-                report.warnings.append(f"{INFO_NAME}: fields ignored: {', '.join(map(str, extra))}")
-            info_ok = True
-        except BenchmarkError as exc:
-            report.files.append(FileEntry(INFO_NAME, INFO_NAME, "invalid", _strip_path(exc)))
-    # 3. sizes
+        return False
+    try:
+        info = read_info(root)
+        bad = [f"{k} {v!r}" for k, v in (("team", info.team), ("system", info.system)) if not NAME_RE.match(v)]
+        if bad:
+            raise BenchmarkError(f"{' and '.join(bad)}: use letters, digits, '.', '_' or '-' "
+                                 "(at most 64, starting with a letter or digit)", info_path)
+        report.team, report.system = info.team, info.system
+        extra = sorted(set(yaml.safe_load(info_path.read_text(encoding="utf-8"))) - {"team", "system", "description"})
+        if extra:
+            report.warnings.append(f"{INFO_NAME}: fields ignored: {', '.join(map(str, extra))}")
+        return True
+    except BenchmarkError as exc:
+        report.files.append(FileEntry(INFO_NAME, INFO_NAME, "invalid", _strip_path(exc)))
+        return False
+
+
+def _check_ids(ids: list[str], found: dict[str, tuple[Path, int]], kit_dir: Path,
+               limits: ValidationConfig) -> list[FileEntry]:
+    """Every id of the kit: present, within the size limit, then header, grid and data (in threads)."""
     max_file = limits.max_file_mb * MB
-    if report.total_bytes > limits.max_total_gb * GB:
-        report.errors.append(f"the submission holds {_size(report.total_bytes)}, over the limit of "
-                             f"{_size(limits.max_total_gb * GB)} (validation.max_total_gb={limits.max_total_gb:g})")
-    # 4. every id: present, then header, grid and data
+
     def check(vid: str) -> FileEntry:
         rel = f"volumes/{vid}{VOLUME_SUFFIX}"
         if vid not in found:
@@ -273,12 +294,8 @@ def _check_folder(root: Path, ids: list[str], kit_dir: Path, limits: ValidationC
     workers = max(1, int(limits.workers))
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            entries = list(pool.map(check, ids))
-    else:
-        entries = [check(v) for v in ids]
-    report.n_ok = sum(e.ok for e in entries)
-    report.files = entries + ([FileEntry(INFO_NAME, INFO_NAME, "ok")] if info_ok else []) + report.files
-    report.ok = report.n_errors == 0
+            return list(pool.map(check, ids))
+    return [check(v) for v in ids]
 
 
 def _check_volume(vid: str, rel: str, path: Path, kit_dir: Path, limits: ValidationConfig) -> FileEntry:

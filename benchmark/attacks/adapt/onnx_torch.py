@@ -1,6 +1,6 @@
 """An ONNX face recogniser as a trainable torch module, for the semi-informed attacker.
 
-DESIGN.md names ``onnx2torch`` for this. onnx2torch imports torchvision, and PyPI's torchvision does
+``onnx2torch`` is the usual tool for this, but it imports torchvision, and PyPI's torchvision does
 not load beside the CPU build of torch 2.13 that the project pins (``operator torchvision::nms does
 not exist``), so this module runs the graph itself: the ArcFace recognisers of insightface (ResNet
 and MobileFaceNet) use only Conv, PRelu, Add, Flatten, Gemm and BatchNormalization (plus Mul/Sub on
