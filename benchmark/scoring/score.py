@@ -28,7 +28,7 @@ import benchmark.metrics as M
 from benchmark.anatomy.preservation import brain_preservation, summarise
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_text
-from benchmark.core.keys import IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, MetricKey
+from benchmark.core.keys import CONDITIONS, IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, MetricKey
 from benchmark.core.progress import progress
 from benchmark.data.prepare import Prepared
 from benchmark.data.volume import load_volume
@@ -77,11 +77,14 @@ def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> 
     return {str(ts.attacker.with_metric(k)): v for k, v in out.items()}
 
 
-def privacy_summary(flat: dict[str, float]) -> tuple[dict[str, float], dict[str, str]]:
-    """Worst case over every attacker: the minimum EER and the maximum linkability, and who got them."""
+def privacy_summary(flat: dict[str, float], unranked: frozenset[str] = frozenset()) -> tuple[dict[str, float], dict[str, str]]:
+    """Worst case over every attacker: the minimum EER and the maximum linkability, and who got them.
+    Attacks named in ``unranked`` (context such as ``anatomy``: what no defacer of the head can lower)
+    are left out."""
     keys = {k: MetricKey.parse(k) for k in flat}
-    eers = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk is not None and mk.metric == "eer"}
-    links = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk is not None and mk.metric == "linkability"}
+    keys = {k: mk for k, mk in keys.items() if mk is not None and mk.attack not in unranked}
+    eers = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk.metric == "eer"}
+    links = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk.metric == "linkability"}
     values: dict[str, float] = {}
     who: dict[str, str] = {}
     if eers:
@@ -112,6 +115,10 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
                                "splits": {}, "privacy": {}, "failures": [],
                                "messages": list(prepared.splits.messages) + messages}
     artifacts: list[Path] = []
+    unranked = frozenset(name for (name, _), (a, _) in attacking.items() if not getattr(a, "ranked", True))
+    for name, attack in {n: a for (n, _), (a, _) in attacking.items()}.items():
+        results["messages"] += [f"{name}: {c} skipped: {attack.skip_reason}" for c in sc.conditions
+                                if not _serves(attack, c)]
     for split in sc.splits:
         flat: dict[str, float] = {}
         scored: list[TrialScores] = []
@@ -119,6 +126,8 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
             if tl.split != split or tl.condition not in sc.conditions:
                 continue
             for (name, level), (enroll_attack, trial_attack) in attacking.items():
+                if not _serves(enroll_attack, tl.condition):
+                    continue
                 if tl.condition == MRI2MRI or level != LAZY_INFORMED:
                     ts = scorer.score(tl, enroll_attack, name, level)
                 else:
@@ -130,7 +139,7 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
                 flat.update(trial_metrics(ts, sc.bootstrap, sc.ci_level, seed=cfg.seed))
                 if sc.plots:
                     artifacts += _plots(ts, out_dir)
-        summary, who = privacy_summary(flat)
+        summary, who = privacy_summary(flat, unranked)
         flat.update(summary)
         if sc.permutations > 0 and scored:
             chance, notes = chance_metrics({ts.key: M.ScoreMatrix(*ts.matrix()) for ts in scored},
@@ -146,6 +155,11 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     results["failures"] = [{"id": k, "error": v} for k, v in sorted(scorer.failures.items())]
     results["artifacts"] = sorted(str(p.relative_to(out_dir)) for p in artifacts)
     return results
+
+
+def _serves(attack, condition: str) -> bool:
+    """Whether the attack scores this condition (volume-only attacks such as ``shape`` skip photo2mri)."""
+    return condition in getattr(attack, "conditions", CONDITIONS)
 
 
 def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attacking: dict, messages: list[str]) -> dict[str, float]:
