@@ -1,4 +1,4 @@
-"""Head-shape attack: the outer skin surface, aligned to a reference head, as depth maps from five sides.
+"""Head-shape attack: the outer skin surface, aligned to a reference head, sampled at fixed anchor points.
 
 Every face attack goes through a face image; a defacer that removes the face defeats them, but an
 attacker holding another scan of the person (``mri2mri``) can compare the rest of the head in 3D: skull
@@ -10,16 +10,18 @@ breadth and length, forehead, ears, back of the head, and whatever the defacer l
 2. Canonical frame: the head pose (:func:`benchmark.render.estimate_pose_prepared`) gives a first frame
    (forward, left, up about the head centre); rigid ICP (Besl & McKay, PAMI 1992) with trimmed matches
    (Chetverikov et al., ICPR 2002: the worst ``1 - keep`` of the pairs are ignored each iteration, so a
-   cut face, a field-of-view cut or the neck do not pull the fit) then aligns the surface to the
-   reference head's (pydeface's template, :func:`benchmark.anatomy.template.template_image`) in the
-   template's own pose frame. The pose only starts the fit; the frame comes from the whole surface.
-   The fit is rigid: head size is part of identity.
-3. Descriptor: orthographic depth maps of the aligned surface seen from the front, back, left, right
-   and top (a z-buffer over ``pixels`` x ``pixels`` cells spanning the reference head: the outermost
-   surface point per cell), minus the reference head's maps; cells empty in either are 0.
-4. Comparison: cosine of the vectors centred on the enrollment mean (:class:`~benchmark.attacks.volumetric.VolumetricAttack`).
+   cut face, a field-of-view cut or the neck do not pull the fit), coarse to fine, then aligns the
+   surface to the reference head's (pydeface's template, :func:`benchmark.anatomy.template.template_image`)
+   in the template's own pose frame. The pose only starts the fit; the frame comes from the whole
+   surface. The fit is rigid: head size is part of identity.
+3. Descriptor: at fixed anchors (the reference surface thinned to one point per ``anchor_mm`` cell), the
+   signed distance to the nearest point of the aligned surface (positive outside the reference, along
+   the anchor's direction from the head centre), clipped to +-``clip_mm`` (a robust loss: a region the
+   field of view or a defacer cut away counts as a bounded difference, not an unbounded one).
+4. Comparison: cosine of the vectors centred on the enrollment mean
+   (:class:`~benchmark.attacks.volumetric.VolumetricAttack`).
 
-A view (``{azimuth, elevation}``) turns the aligned surface about the head centre before the depth maps
+A view (``{azimuth, elevation}``) turns the aligned surface about the head centre before sampling
 (augmentation for the semi-informed attacker). A photograph carries no 3D shape: ``mri2mri`` only.
 """
 
@@ -39,11 +41,6 @@ from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.errors import BenchmarkError
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
 from benchmark.render.morphology import fill_holes
-
-#: Depth-map directions in the canonical (forward, left, up) frame: (depth axis, sign, the two grid axes).
-SIDES = {"front": (0, 1.0, (1, 2)), "back": (0, -1.0, (1, 2)), "left": (1, 1.0, (0, 2)),
-         "right": (1, -1.0, (0, 2)), "top": (2, 1.0, (0, 1))}
-
 
 @dataclass(frozen=True)
 class Surface:
@@ -76,12 +73,29 @@ def frame_of(pose: HeadPose) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=1)
-def reference() -> tuple[np.ndarray, cKDTree, float]:
-    """The template head's surface in its own canonical frame, its k-d tree and its radius (mm)."""
+def reference() -> tuple[np.ndarray, cKDTree]:
+    """The template head's surface in its own canonical frame and its k-d tree."""
     surface = head_surface(template_image())
     basis, centre = frame_of(surface.pose)
     points = (surface.points - centre) @ basis
-    return points, cKDTree(points), float(surface.pose.radius)
+    return points, cKDTree(points)
+
+
+@functools.lru_cache(maxsize=4)
+def anchors(cell_mm: float) -> np.ndarray:
+    """The reference surface thinned to its first point in each ``cell_mm`` cube (fixed order)."""
+    points, _ = reference()
+    _, first = np.unique(np.floor(points / cell_mm).astype(np.int64), axis=0, return_index=True)
+    return points[np.sort(first)]
+
+
+def signed_distances(anchor: np.ndarray, points: np.ndarray, clip_mm: float) -> np.ndarray:
+    """Distance from each anchor to the nearest of ``points``, signed + where that point lies farther
+    from the origin (the head centre) along the anchor's direction, clipped to +-``clip_mm``."""
+    dist, nearest = cKDTree(points).query(anchor)
+    outward = anchor / np.maximum(np.linalg.norm(anchor, axis=1, keepdims=True), 1e-9)
+    sign = np.where(np.einsum("ij,ij->i", points[nearest] - anchor, outward) >= 0, 1.0, -1.0)
+    return np.clip(sign * dist, -clip_mm, clip_mm)
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,28 +127,15 @@ def trimmed_icp(points: np.ndarray, tree: cKDTree, keep: float, iterations: int,
     return r, t, rms
 
 
-def depth_maps(points: np.ndarray, pixels: int, half_extent: float) -> np.ndarray:
-    """(5, pixels, pixels) z-buffers of canonical points (outermost depth per cell; NaN where empty)."""
-    out = np.full((len(SIDES), pixels * pixels), -np.inf)
-    scale = pixels / (2.0 * half_extent)
-    for k, (axis, sign, (a, b)) in enumerate(SIDES.values()):
-        i = np.floor((points[:, a] + half_extent) * scale).astype(np.int64)
-        j = np.floor((points[:, b] + half_extent) * scale).astype(np.int64)
-        ok = (i >= 0) & (i < pixels) & (j >= 0) & (j < pixels)
-        np.maximum.at(out[k], i[ok] * pixels + j[ok], sign * points[ok, axis])
-    out[~np.isfinite(out)] = np.nan
-    return out.reshape(len(SIDES), pixels, pixels)
-
-
 @dataclass
 class ShapeAttack(VolumetricAttack):
-    """Options: pixels (depth-map cells per side), extent (half-width of the maps as a fraction of the
-    reference head's radius), keep (fraction of ICP pairs kept), iterations (ICP), max_points (surface
-    points used by the ICP, evenly subsampled), views (turns of the aligned head, see the module)."""
+    """Options: anchor_mm (anchor spacing), clip_mm (bound of a signed distance), keep (fraction of ICP
+    pairs kept), iterations (ICP, per stage), max_points (surface points of the ICP's fine stage, evenly
+    subsampled; the coarse stage uses a tenth), views (turns of the aligned head, see the module)."""
 
     name: str = "shape"
-    pixels: int = 28
-    extent: float = 1.05
+    anchor_mm: float = 7.0
+    clip_mm: float = 20.0
     keep: float = 0.8
     iterations: int = 40
     max_points: int = 8000
@@ -143,10 +144,10 @@ class ShapeAttack(VolumetricAttack):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.pixels < 4 or not 0.3 <= self.keep <= 1.0 or self.extent <= 0 or self.iterations < 1:
-            raise BenchmarkError(f"attack '{self.name}': need pixels >= 4, 0.3 <= keep <= 1, extent > 0, "
-                                 f"iterations >= 1; got pixels={self.pixels}, keep={self.keep}, "
-                                 f"extent={self.extent}, iterations={self.iterations}")
+        if self.anchor_mm < 2 or self.clip_mm <= 0 or not 0.3 <= self.keep <= 1.0 or self.iterations < 1:
+            raise BenchmarkError(f"attack '{self.name}': need anchor_mm >= 2, clip_mm > 0, 0.3 <= keep <= 1, "
+                                 f"iterations >= 1; got anchor_mm={self.anchor_mm}, clip_mm={self.clip_mm}, "
+                                 f"keep={self.keep}, iterations={self.iterations}")
 
     def prepare(self) -> "ShapeAttack":
         reference()
@@ -157,19 +158,16 @@ class ShapeAttack(VolumetricAttack):
         surface = head_surface(self.reconstruct(img))
         basis, centre = frame_of(surface.pose)
         points = (surface.points - centre) @ basis
-        _, tree, _ = reference()
-        step = max(1, len(points) // self.max_points)
-        r, t, rms = trimmed_icp(points[::step], tree, self.keep, self.iterations)
+        _, tree = reference()
+        r, t = np.eye(3), np.zeros(3)
+        for n in (self.max_points // 10, self.max_points):  # coarse to fine
+            sample = points[:: max(1, len(points) // n)] @ r.T + t
+            dr, dt, rms = trimmed_icp(sample, tree, self.keep, self.iterations)
+            r, t = dr @ r, dr @ t + dt
         return points @ r.T + t, rms
 
     def embed_volume(self, img) -> Embedding:
         points, rms = self.canonical_points(img)
-        ref_points, _, radius = reference()
-        half = self.extent * radius
-        ref = depth_maps(ref_points, self.pixels, half)
-        vectors = []
-        for view in self.views:
-            maps = depth_maps(points @ view_rotation(view).T, self.pixels, half)
-            vectors.append(np.nan_to_num(maps - ref, nan=0.0).ravel())
-        views = np.stack(vectors)
+        anchor = anchors(self.anchor_mm)
+        views = np.stack([signed_distances(anchor, points @ view_rotation(v).T, self.clip_mm) for v in self.views])
         return Embedding(vector=views[0], detected=True, views=views, info={"icp_rms_mm": rms})
