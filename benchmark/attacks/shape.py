@@ -5,12 +5,13 @@ attacker holding another scan of the person (``mri2mri``) can compare the rest o
 breadth and length, forehead, ears, back of the head, and whatever the defacer left of the face.
 
 1. Surface: the head/air boundary of the renderer's prepared volume (:func:`benchmark.render.prepare_volume`:
-   ~2 mm working grid, automatic threshold), largest connected component with holes filled; the
-   boundary voxels' centres in RAS mm.
+   ~2 mm working grid, automatic threshold), largest connected component with holes filled; its
+   boundary voxels moved onto the iso-surface (:func:`subvoxel`), in RAS mm.
 2. Canonical frame: the head pose (:func:`benchmark.render.estimate_pose_prepared`) gives a first frame
    (forward, left, up about the head centre); rigid ICP (Besl & McKay, PAMI 1992) with trimmed matches
    (Chetverikov et al., ICPR 2002: the worst ``1 - keep`` of the pairs are ignored each iteration, so a
-   cut face, a field-of-view cut or the neck do not pull the fit), coarse to fine, then aligns the
+   cut face, a field-of-view cut or the neck do not pull the fit), coarse (from the pose and six turns
+   of it, the lowest residual kept) to fine, then aligns the
    surface to the reference head's (pydeface's template, :func:`benchmark.anatomy.template.template_image`)
    in the template's own pose frame. The pose only starts the fit; the frame comes from the whole
    surface. The fit is rigid: head size is part of identity.
@@ -42,6 +43,11 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
 from benchmark.render.morphology import fill_holes
 
+#: Starts of the coarse ICP: the pose's frame and turns of it by 20 degrees about each axis (the best
+#: trimmed RMS wins), so that a pose that is off by a few tens of degrees still converges.
+STARTS = [{}] + [{k: a} for k in ("azimuth", "elevation", "roll") for a in (-20.0, 20.0)]
+
+
 @dataclass(frozen=True)
 class Surface:
     """Head surface points (N, 3) in RAS mm and the head pose that frames them."""
@@ -59,9 +65,21 @@ def head_surface(img) -> Surface:
         raise BenchmarkError("shape: no head above the automatic threshold", getattr(img, "get_filename", lambda: None)())
     mask = fill_holes(labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     edge = mask & ~ndimage.binary_erosion(mask)
-    idx = np.argwhere(edge).astype(np.float64)
-    points = idx @ prep.affine[:3, :3].T + prep.affine[:3, 3]
+    idx = np.argwhere(edge)
+    points = subvoxel(prep, idx) @ prep.affine[:3, :3].T + prep.affine[:3, 3]
     return Surface(points=points, pose=estimate_pose_prepared(prep))
+
+
+def subvoxel(prep, idx: np.ndarray) -> np.ndarray:
+    """Voxel positions ``idx`` (N, 3) moved onto the iso-surface by one Newton step along the smoothed
+    volume's gradient, ``x + (t - v) g / |g|^2`` (at most one voxel): the surface between voxel centres."""
+    i, j, k = idx.T
+    v = prep.data.numpy()[i, j, k].astype(np.float64)
+    grad = prep.gradient()[0].numpy()  # channels: central differences along k, j, i (twice the derivative)
+    g = np.stack([grad[2][i, j, k], grad[1][i, j, k], grad[0][i, j, k]], axis=1).astype(np.float64) / 2.0
+    step = (prep.threshold - v)[:, None] * g / np.maximum((g * g).sum(1, keepdims=True), 1e-12)
+    norm = np.linalg.norm(step, axis=1, keepdims=True)
+    return idx + step * np.minimum(1.0, 1.0 / np.maximum(norm, 1e-12))
 
 
 def frame_of(pose: HeadPose) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +153,7 @@ class ShapeAttack(VolumetricAttack):
 
     name: str = "shape"
     anchor_mm: float = 7.0
-    clip_mm: float = 20.0
+    clip_mm: float = 10.0
     keep: float = 0.8
     iterations: int = 40
     max_points: int = 8000
@@ -159,11 +177,16 @@ class ShapeAttack(VolumetricAttack):
         basis, centre = frame_of(surface.pose)
         points = (surface.points - centre) @ basis
         _, tree = reference()
-        r, t = np.eye(3), np.zeros(3)
-        for n in (self.max_points // 10, self.max_points):  # coarse to fine
-            sample = points[:: max(1, len(points) // n)] @ r.T + t
-            dr, dt, rms = trimmed_icp(sample, tree, self.keep, self.iterations)
-            r, t = dr @ r, dr @ t + dt
+        coarse = points[:: max(1, len(points) // (self.max_points // 10))]
+        fits = []
+        for turn in STARTS:  # the pose may be off: the coarse fit starts from it and from turns of it
+            r0 = view_rotation(turn)
+            dr, dt, rms = trimmed_icp(coarse @ r0.T, tree, self.keep, self.iterations)
+            fits.append((rms, dr @ r0, dt))
+        _, r, t = min(fits, key=lambda f: f[0])
+        fine = points[:: max(1, len(points) // self.max_points)] @ r.T + t
+        dr, dt, rms = trimmed_icp(fine, tree, self.keep, self.iterations)
+        r, t = dr @ r, dr @ t + dt
         return points @ r.T + t, rms
 
     def embed_volume(self, img) -> Embedding:
