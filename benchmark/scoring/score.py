@@ -28,7 +28,7 @@ import benchmark.metrics as M
 from benchmark.anatomy.preservation import brain_preservation, summarise
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_text
-from benchmark.core.keys import CONDITIONS, IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, MetricKey
+from benchmark.core.keys import CONDITIONS, IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, PHOTO2MRI, MetricKey
 from benchmark.core.progress import progress
 from benchmark.data.prepare import Prepared
 from benchmark.data.volume import load_volume
@@ -168,6 +168,8 @@ def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attacking: dict, me
     sc = cfg.scoring
     attacks = {name: (attacking[(name, IGNORANT)][0] if (name, IGNORANT) in attacking
                       else build_attack(cfg, name, node)) for name, node in attack_nodes(cfg).items()}
+    condition = MRI2MRI if scorer.prepared.trial_list(split, MRI2MRI) is not None else PHOTO2MRI
+    attacks = {name: a for name, a in attacks.items() if _serves(a, condition)}  # trained on that enrollment
     flat, msgs = attribute_results(scorer, split, attacks, sc.bootstrap, sc.ci_level, cfg.seed, cfg.progress)
     messages.extend(msgs)
     return flat
