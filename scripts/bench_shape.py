@@ -4,6 +4,8 @@
 ``--time``: seconds per volume of ``shape``, ``anatomy`` and one ``arcface`` view on a 256^3 volume
 (pydeface's template resampled, as ``scripts/bench_attack.py`` does), every cache off (the embedding
 cache, the in-memory renders and template fits); models and reference heads stay loaded, as in a run.
+Wall and CPU seconds (all threads of the process) are printed with the load average: on a shared
+machine the wall time is pessimistic.
 Targets: ``shape`` <= one arcface view; ``anatomy`` <= 2 s.
 
 ``--eer``: mri2mri EER on a synthetic cohort (``--persons``, 2 mm, two sessions): session 1 as enrolled
@@ -19,6 +21,7 @@ a person-level bootstrap interval and rank-1, per attack and baseline. Nothing i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -48,13 +51,15 @@ def time_attacks(repeats: int) -> None:
                 return attack.embed_volume_file(path)
 
             whole()  # warm-up: reference heads, template brain, lazy imports
-            times = []
+            times, cpu = [], []
             for _ in range(repeats):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 whole()
                 times.append(time.perf_counter() - start)
-            print(f"{name:8s} per 256^3 volume (load included, caches off): median {np.median(times):.2f} s "
-                  f"(min {min(times):.2f}, {repeats} runs, {len(attack.views)} view(s))")
+                cpu.append(time.process_time() - start_cpu)
+            print(f"{name:8s} per 256^3 volume (load included, caches off): wall median {np.median(times):.2f} s "
+                  f"(min {min(times):.2f}), cpu median {np.median(cpu):.2f} s, {repeats} runs, "
+                  f"{len(attack.views)} view(s); load average {os.getloadavg()[0]:.1f}")
 
 
 def eer_table(persons: int, baselines: list[str], attacks: list[str], boot: int) -> None:

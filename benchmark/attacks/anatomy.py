@@ -17,7 +17,7 @@ gives that upper bound of ``mri2mri`` linkage, reported beside the ranking:
    divided by its local mean (a Gaussian of ``bias_mm`` within the mask: scanners' smooth bias fields
    and coil sensitivities differ between sessions), log-transformed and z-scored within the mask, 0
    outside: one vector per volume.
-4. Comparison: cosine of the vectors centred on the enrollment mean (:meth:`AnatomyAttack.fit`): what
+4. Comparison: cosine of the vectors centred on the enrollment mean (:class:`~benchmark.attacks.volumetric.VolumetricAttack`): what
    is left once the average brain is removed, i.e. a correlation of individual anatomy.
 
 A view (``{azimuth, elevation}``) turns the sampling grid about the brain centre (augmentation for the

@@ -10,8 +10,7 @@ breadth and length, forehead, ears, back of the head, and whatever the defacer l
 2. Canonical frame: the head pose (:func:`benchmark.render.estimate_pose_prepared`) gives a first frame
    (forward, left, up about the head centre); rigid ICP (Besl & McKay, PAMI 1992) with trimmed matches
    (Chetverikov et al., ICPR 2002: the worst ``1 - keep`` of the pairs are ignored each iteration, so a
-   cut face, a field-of-view cut or the neck do not pull the fit), coarse (from the pose and six turns
-   of it, the lowest residual kept) to fine, then aligns the
+   cut face, a field-of-view cut or the neck do not pull the fit), coarse to fine, then aligns the
    surface to the reference head's (pydeface's template, :func:`benchmark.anatomy.template.template_image`)
    in the template's own pose frame. The pose only starts the fit; the frame comes from the whole
    surface. The fit is rigid: head size is part of identity.
@@ -42,11 +41,6 @@ from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.errors import BenchmarkError
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
 from benchmark.render.morphology import fill_holes
-
-#: Starts of the coarse ICP: the pose's frame and turns of it by 20 degrees about each axis (the best
-#: trimmed RMS wins), so that a pose that is off by a few tens of degrees still converges.
-STARTS = [{}] + [{k: a} for k in ("azimuth", "elevation", "roll") for a in (-20.0, 20.0)]
-
 
 @dataclass(frozen=True)
 class Surface:
@@ -178,12 +172,7 @@ class ShapeAttack(VolumetricAttack):
         points = (surface.points - centre) @ basis
         _, tree = reference()
         coarse = points[:: max(1, len(points) // (self.max_points // 10))]
-        fits = []
-        for turn in STARTS:  # the pose may be off: the coarse fit starts from it and from turns of it
-            r0 = view_rotation(turn)
-            dr, dt, rms = trimmed_icp(coarse @ r0.T, tree, self.keep, self.iterations)
-            fits.append((rms, dr @ r0, dt))
-        _, r, t = min(fits, key=lambda f: f[0])
+        r, t, _ = trimmed_icp(coarse, tree, self.keep, self.iterations)
         fine = points[:: max(1, len(points) // self.max_points)] @ r.T + t
         dr, dt, rms = trimmed_icp(fine, tree, self.keep, self.iterations)
         r, t = dr @ r, dr @ t + dt

@@ -25,14 +25,12 @@ from benchmark.core.errors import BenchmarkError
 
 def view_rotation(view: dict) -> np.ndarray:
     """Rotation of a (forward, left, up) frame for a view: ``azimuth`` about up, then ``elevation``
-    about left, then ``roll`` about forward (degrees; ``yaw`` and ``pitch`` are accepted as aliases)."""
+    about left (degrees; ``yaw`` and ``pitch`` are accepted as aliases)."""
     az = np.deg2rad(float(view.get("azimuth", view.get("yaw", 0.0))))
     el = np.deg2rad(float(view.get("elevation", view.get("pitch", 0.0))))
-    ro = np.deg2rad(float(view.get("roll", 0.0)))
     rz = np.array([[np.cos(az), -np.sin(az), 0.0], [np.sin(az), np.cos(az), 0.0], [0.0, 0.0, 1.0]])
     ry = np.array([[np.cos(el), 0.0, -np.sin(el)], [0.0, 1.0, 0.0], [np.sin(el), 0.0, np.cos(el)]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(ro), -np.sin(ro)], [0.0, np.sin(ro), np.cos(ro)]])
-    return rx @ ry @ rz
+    return ry @ rz
 
 
 @dataclass

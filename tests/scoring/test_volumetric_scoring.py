@@ -24,8 +24,8 @@ def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("volumetric")
     common = [f"paths.prepared_dir={root / 'prepared'}", f"paths.submissions_dir={root / 'submissions'}",
               f"paths.cache_dir={root / 'cache'}", f"dataset.cache_dir={root / 'datasets'}",
-              "dataset.n_persons=8", "dataset.photos=1", "splits.test=0.5", "splits.dev=0.0",
-              "splits.train=0.5", "progress=false"]
+              "dataset.n_persons=10", "dataset.photos=1", "splits.test=0.6", "splits.dev=0.0",
+              "splits.train=0.4", "progress=false"]
     out = _cli(["anonymize", "baseline=none", *common])
     assert out.returncode == 0, out.stderr
     submission = out.stdout.strip().splitlines()[-1]
