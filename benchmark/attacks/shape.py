@@ -16,10 +16,13 @@ breadth and length, forehead, ears, back of the head, and whatever the defacer l
    surface. The fit is rigid: head size is part of identity.
 3. Descriptor: at fixed anchors (the reference surface thinned to one point per ``anchor_mm`` cell), the
    signed distance to the nearest point of the aligned surface (positive outside the reference, along
-   the anchor's direction from the head centre), clipped to +-``clip_mm`` (a robust loss: a region the
-   field of view or a defacer cut away counts as a bounded difference, not an unbounded one).
+   the anchor's direction from the head centre); an anchor with no surface within ``reach_mm`` (a region
+   the field of view or a defacer cut away) holds 0, no evidence.
 4. Comparison: cosine of the vectors centred on the enrollment mean
-   (:class:`~benchmark.attacks.volumetric.VolumetricAttack`).
+   (:class:`~benchmark.attacks.volumetric.VolumetricAttack`), over the anchors where both hold evidence
+   (:meth:`ShapeAttack.compare`): the attack uses what the submission left, and a removed face does not
+   count as a difference. (A back end that moves the vectors, such as the semi-informed mean shift,
+   leaves no exact zeros: every anchor counts then.)
 
 A view (``{azimuth, elevation}``) turns the aligned surface about the head centre before sampling
 (augmentation for the semi-informed attacker). A photograph carries no 3D shape: ``mri2mri`` only.
@@ -36,7 +39,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from benchmark.anatomy.template import template_image
-from benchmark.attacks.base import Embedding
+from benchmark.attacks.base import Embedding, cosine
 from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.errors import BenchmarkError
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
@@ -101,13 +104,13 @@ def anchors(cell_mm: float) -> np.ndarray:
     return points[np.sort(first)]
 
 
-def signed_distances(anchor: np.ndarray, points: np.ndarray, clip_mm: float) -> np.ndarray:
+def signed_distances(anchor: np.ndarray, points: np.ndarray, reach_mm: float) -> np.ndarray:
     """Distance from each anchor to the nearest of ``points``, signed + where that point lies farther
-    from the origin (the head centre) along the anchor's direction, clipped to +-``clip_mm``."""
+    from the origin (the head centre) along the anchor's direction; 0 (no evidence) beyond ``reach_mm``."""
     dist, nearest = cKDTree(points).query(anchor)
     outward = anchor / np.maximum(np.linalg.norm(anchor, axis=1, keepdims=True), 1e-9)
     sign = np.where(np.einsum("ij,ij->i", points[nearest] - anchor, outward) >= 0, 1.0, -1.0)
-    return np.clip(sign * dist, -clip_mm, clip_mm)
+    return np.where(dist <= reach_mm, sign * dist, 0.0)
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,13 +144,13 @@ def trimmed_icp(points: np.ndarray, tree: cKDTree, keep: float, iterations: int,
 
 @dataclass
 class ShapeAttack(VolumetricAttack):
-    """Options: anchor_mm (anchor spacing), clip_mm (bound of a signed distance), keep (fraction of ICP
+    """Options: anchor_mm (anchor spacing), reach_mm (farthest surface an anchor looks for), keep (fraction of ICP
     pairs kept), iterations (ICP, per stage), max_points (surface points of the ICP's fine stage, evenly
     subsampled; the coarse stage uses a tenth), views (turns of the aligned head, see the module)."""
 
     name: str = "shape"
     anchor_mm: float = 7.0
-    clip_mm: float = 10.0
+    reach_mm: float = 10.0
     keep: float = 0.8
     iterations: int = 40
     max_points: int = 8000
@@ -156,9 +159,9 @@ class ShapeAttack(VolumetricAttack):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.anchor_mm < 2 or self.clip_mm <= 0 or not 0.3 <= self.keep <= 1.0 or self.iterations < 1:
-            raise BenchmarkError(f"attack '{self.name}': need anchor_mm >= 2, clip_mm > 0, 0.3 <= keep <= 1, "
-                                 f"iterations >= 1; got anchor_mm={self.anchor_mm}, clip_mm={self.clip_mm}, "
+        if self.anchor_mm < 2 or self.reach_mm <= 0 or not 0.3 <= self.keep <= 1.0 or self.iterations < 1:
+            raise BenchmarkError(f"attack '{self.name}': need anchor_mm >= 2, reach_mm > 0, 0.3 <= keep <= 1, "
+                                 f"iterations >= 1; got anchor_mm={self.anchor_mm}, reach_mm={self.reach_mm}, "
                                  f"keep={self.keep}, iterations={self.iterations}")
 
     def prepare(self) -> "ShapeAttack":
@@ -181,5 +184,14 @@ class ShapeAttack(VolumetricAttack):
     def embed_volume(self, img) -> Embedding:
         points, rms = self.canonical_points(img)
         anchor = anchors(self.anchor_mm)
-        views = np.stack([signed_distances(anchor, points @ view_rotation(v).T, self.clip_mm) for v in self.views])
+        views = np.stack([signed_distances(anchor, points @ view_rotation(v).T, self.reach_mm) for v in self.views])
         return Embedding(vector=views[0], detected=True, views=views, info={"icp_rms_mm": rms})
+
+    def compare(self, u: np.ndarray, v: np.ndarray) -> float:
+        """cos(u - m, v - m) over the anchors where both vectors hold evidence (non-zero), m the
+        enrollment mean (0 until fitted); 0 when fewer than 3 anchors are shared."""
+        both = (u != 0) & (v != 0)
+        if both.sum() < 3:
+            return 0.0
+        m = self.mean_[both] if self.mean_ is not None else 0.0
+        return cosine(u[both] - m, v[both] - m)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmark.attacks import get_attack
-from benchmark.attacks.base import cosine
+from benchmark.attacks.base import Embedding
 from benchmark.attacks.shape import kabsch, trimmed_icp
 from benchmark.attacks.volumetric import view_rotation
 from benchmark.core.errors import BenchmarkError
@@ -62,9 +62,23 @@ def test_invariant_to_the_scanner_frame_and_tells_a_changed_head(name, template_
     else:
         heads = (template_img, oblique_img, _stretched(template_img, 1, 1.08))
     a, b, c = (attack.embed_volume(nib.as_closest_canonical(x)) for x in heads)
-    same, other = cosine(a.vector, b.vector), cosine(a.vector, c.vector)
+    same, other = attack.similarity(a, b), attack.similarity(a, c)
     assert same > 0.9, same
     assert same > other + 0.1, (same, other)
+
+
+def test_shape_compares_where_both_surfaces_are():
+    """An anchor without surface (0: cut away by a defacer) is no difference; shared anchors decide."""
+    attack = get_attack("shape", use_cache=False)
+    rng = np.random.default_rng(1)
+    u = rng.normal(size=500)
+    cut = u.copy()
+    cut[:200] = 0.0  # the face removed
+    other = rng.normal(size=500)
+    attack.fit(np.stack([u, other, rng.normal(size=500)]))
+    e = [Embedding(vector=x, detected=True) for x in (u, cut, other)]
+    assert attack.similarity(e[0], e[1]) == pytest.approx(1.0)
+    assert attack.similarity(e[0], e[2]) < 0.5
 
 
 def test_privacy_summary_leaves_out_unranked_attacks():
