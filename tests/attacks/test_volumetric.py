@@ -89,3 +89,22 @@ def test_privacy_summary_leaves_out_unranked_attacks():
     assert values == {"privacy/worst_eer": 0.2, "privacy/worst_linkability": 0.5}
     assert who["worst_eer_attacker"] == "mri2mri/shape/ignorant"
     assert privacy_summary(flat)[0]["privacy/worst_eer"] == 0.0
+
+
+@pytest.mark.realdata
+def test_real_anatomy_ranks_every_mated_probe_first(real_scan_paths):
+    """Every sub-A and sub-C scan's best own-person original outscores every other person's scan
+    (sub-B and sub-D are impostors only). The full table over baselines: scripts/realdata_linkage.py."""
+    from benchmark.data.volume import load_volume
+
+    attack = get_attack("anatomy", use_cache=False)
+    keys = sorted(real_scan_paths)
+    emb = [attack.embed_volume(load_volume(real_scan_paths[k])) for k in keys]
+    attack.fit(emb)
+    person = [k.split("/")[0] for k in keys]
+    for i, key in enumerate(keys):
+        own = [attack.similarity(emb[j], emb[i]) for j in range(len(keys)) if j != i and person[j] == person[i]]
+        if not own:
+            continue
+        others = [attack.similarity(emb[j], emb[i]) for j in range(len(keys)) if person[j] != person[i]]
+        assert max(own) > max(others), (key, max(own), max(others))
