@@ -17,7 +17,8 @@ gives that upper bound of ``mri2mri`` linkage, reported beside the ranking:
    divided by its local mean (a Gaussian of ``bias_mm`` within the mask: scanners' smooth bias fields
    and coil sensitivities differ between sessions), log-transformed and z-scored within the mask, 0
    outside: one vector per volume.
-4. Comparison: cosine of the vectors centred on the enrollment mean (:class:`~benchmark.attacks.volumetric.VolumetricAttack`): what
+4. Comparison: cosine of the vectors centred on the enrollment mean
+   (:class:`~benchmark.attacks.volumetric.VolumetricAttack`): what
    is left once the average brain is removed, i.e. a correlation of individual anatomy.
 
 A view (``{azimuth, elevation}``) turns the sampling grid about the brain centre (augmentation for the
@@ -122,7 +123,8 @@ def polar_rotation(matrix: np.ndarray) -> np.ndarray:
 @dataclass
 class AnatomyAttack(VolumetricAttack):
     """Options: spacing (mm of the descriptor grid), margin (mm around the template brain's box),
-    bias_mm (sigma of the local mean that divides the intensities, mm), views (turns of the sampling grid). Not ranked: reported as context."""
+    bias_mm (sigma of the local mean that divides the intensities, mm), views (turns of the sampling
+    grid). Not ranked: reported as context."""
 
     name: str = "anatomy"
     spacing: float = 4.0

@@ -45,6 +45,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
 from benchmark.render.morphology import fill_holes
 
+
 @dataclass(frozen=True)
 class Surface:
     """Head surface points (N, 3) in RAS mm and the head pose that frames them."""
@@ -59,7 +60,8 @@ def head_surface(img) -> Surface:
     mask = prep.data.numpy() >= prep.threshold
     labels, n = ndimage.label(mask)
     if n == 0:
-        raise BenchmarkError("shape: no head above the automatic threshold", getattr(img, "get_filename", lambda: None)())
+        raise BenchmarkError("shape: no head above the automatic threshold",
+                             getattr(img, "get_filename", lambda: None)())
     mask = fill_holes(labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     edge = mask & ~ndimage.binary_erosion(mask)
     idx = np.argwhere(edge)
