@@ -142,8 +142,8 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
         summary, who = privacy_summary(flat, unranked)
         flat.update(summary)
         if sc.permutations > 0 and scored:
-            chance, notes = chance_metrics({ts.key: M.ScoreMatrix(*ts.matrix()) for ts in scored},
-                                           sc.permutations, cfg.seed)
+            chance, notes = chance_metrics({ts.key: M.ScoreMatrix(*ts.matrix()) for ts in scored
+                                            if ts.attack not in unranked}, sc.permutations, cfg.seed)
             flat.update(chance)
             results["messages"] += [f"{split}: {note}" for note in notes]
         if sc.attributes:
