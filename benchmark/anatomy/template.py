@@ -391,9 +391,12 @@ def resample_voxels(
     return out
 
 
-def _run(fixed, moving, transform, cfg: RegistrationConfig, iterations: int) -> float:
-    """Optimise ``transform`` in place; return the final metric value."""
+def _run(fixed, moving, transform, cfg: RegistrationConfig, iterations: int, moving_mask=None) -> float:
+    """Optimise ``transform`` in place (the metric only where ``moving_mask`` is set, if given);
+    return the final metric value."""
     reg = sitk.ImageRegistrationMethod()
+    if moving_mask is not None:
+        reg.SetMetricMovingMask(moving_mask)
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=cfg.histogram_bins)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(cfg.sampling, cfg.seed)

@@ -127,7 +127,9 @@ class AdaptConfig:
 class ScoringConfig:
     splits: list[str] = field(default_factory=lambda: [TEST])
     conditions: list[str] = field(default_factory=lambda: list(CONDITIONS))
-    attacks: list[str] = field(default_factory=lambda: ["arcface", "dlib", "geo"])  # names in conf/attack; attack=<name>: that one
+    # names in conf/attack (attack=<name>: that one); shape and anatomy score mri2mri only, anatomy is
+    # context (not in the worst case)
+    attacks: list[str] = field(default_factory=lambda: ["arcface", "dlib", "geo", "shape", "anatomy"])
     knowledge: list[str] = field(default_factory=lambda: list(KNOWLEDGE))
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     bootstrap: int = 1000  # person-level resamples for the confidence intervals; 0 = none

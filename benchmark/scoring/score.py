@@ -27,7 +27,7 @@ import benchmark.metrics as M
 from benchmark.anatomy.preservation import brain_preservation, summarise
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_text
-from benchmark.core.keys import IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, MetricKey
+from benchmark.core.keys import CONDITIONS, IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, PHOTO2MRI, MetricKey
 from benchmark.core.progress import progress
 from benchmark.data.prepare import Prepared
 from benchmark.data.volume import load_volume
@@ -77,11 +77,14 @@ def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> 
     return {str(ts.attacker.with_metric(k)): v for k, v in out.items()}
 
 
-def privacy_summary(flat: dict[str, float]) -> tuple[dict[str, float], dict[str, str]]:
-    """Worst case over every attacker: the minimum EER and the maximum linkability, and who got them."""
+def privacy_summary(flat: dict[str, float], unranked: frozenset[str] = frozenset()) -> tuple[dict[str, float], dict[str, str]]:
+    """Worst case over every attacker: the minimum EER and the maximum linkability, and who got them.
+    Attacks named in ``unranked`` (context such as ``anatomy``: what no defacer of the head can lower)
+    are left out."""
     keys = {k: MetricKey.parse(k) for k in flat}
-    eers = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk is not None and mk.metric == "eer"}
-    links = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk is not None and mk.metric == "linkability"}
+    keys = {k: mk for k, mk in keys.items() if mk is not None and mk.attack not in unranked}
+    eers = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk.metric == "eer"}
+    links = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk.metric == "linkability"}
     values: dict[str, float] = {}
     who: dict[str, str] = {}
     if eers:
@@ -111,17 +114,20 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     attacking, messages = attackers(cfg, prepared, submission)
     messages = list(prepared.splits.messages) + messages
     splits, privacy, artifacts = {}, {}, []
+    unranked = frozenset(name for (name, _), (a, _) in attacking.items() if not getattr(a, "ranked", True))
+    for name, attack in {n: a for (n, _), (a, _) in attacking.items()}.items():
+        messages += [f"{name}: {c} skipped: {attack.skip_reason}" for c in sc.conditions if not _serves(attack, c)]
     for split in sc.splits:
         scored, artifacts_split = _score_split(cfg, prepared, scorer, split, attacking, out_dir)
         artifacts += artifacts_split
         flat: dict[str, float] = {}
         for ts in scored:
             flat.update(trial_metrics(ts, sc.bootstrap, sc.ci_level, seed=cfg.seed))
-        summary, privacy[split] = privacy_summary(flat)
+        summary, privacy[split] = privacy_summary(flat, unranked)
         flat.update(summary)
         if sc.permutations > 0 and scored:
-            chance, notes = chance_metrics({ts.key: M.ScoreMatrix(*ts.matrix()) for ts in scored},
-                                           sc.permutations, cfg.seed)
+            chance, notes = chance_metrics({ts.key: M.ScoreMatrix(*ts.matrix()) for ts in scored
+                                            if ts.attack not in unranked}, sc.permutations, cfg.seed)
             flat.update(chance)
             messages += [f"{split}: {note}" for note in notes]
         if sc.attributes:
@@ -145,6 +151,8 @@ def _score_split(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str
         if tl.split != split or tl.condition not in sc.conditions:
             continue
         for (name, level), (enroll_attack, trial_attack) in attacking.items():
+            if not _serves(enroll_attack, tl.condition):
+                continue
             if tl.condition == MRI2MRI or level != LAZY_INFORMED:
                 ts = scorer.score(tl, enroll_attack, name, level)
             else:
@@ -158,12 +166,19 @@ def _score_split(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str
     return scored, artifacts
 
 
+def _serves(attack, condition: str) -> bool:
+    """Whether the attack scores this condition (volume-only attacks such as ``shape`` skip photo2mri)."""
+    return condition in getattr(attack, "conditions", CONDITIONS)
+
+
 def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attacking: dict, messages: list[str]) -> dict[str, float]:
     """``attributes/<attack>/*`` (:mod:`benchmark.scoring.attributes`): the ignorant attacker's recogniser (original
     enrollment, pretrained model) embeds; messages for what could not be inferred are appended."""
     sc = cfg.scoring
     attacks = {name: (attacking[(name, IGNORANT)][0] if (name, IGNORANT) in attacking
                       else build_attack(cfg, name, node)) for name, node in attack_nodes(cfg).items()}
+    condition = MRI2MRI if scorer.prepared.trial_list(split, MRI2MRI) is not None else PHOTO2MRI
+    attacks = {name: a for name, a in attacks.items() if _serves(a, condition)}  # trained on that enrollment
     flat, msgs = attribute_results(scorer, split, attacks, sc.bootstrap, sc.ci_level, cfg.seed, cfg.progress)
     messages.extend(msgs)
     return flat

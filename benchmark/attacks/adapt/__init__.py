@@ -208,8 +208,9 @@ def embed_pool(attack: Attack, pool: Pool, views: Sequence[dict], show: bool = T
         template = Embedding(vector=attack.combine(own), detected=bool(np.any(e.view_detected[:n_own])), views=own,
                              view_detected=np.asarray(e.view_detected[:n_own]))
         items.append(PoolItem(person, ses, domain, template, np.asarray(e.views, np.float64)))
+    serves_photos = "photo2mri" in getattr(attack, "conditions", ("photo2mri",))  # volume-only attacks: no
     for person in sorted(pool.photos):
-        if pool.photos[person]:
+        if pool.photos[person] and serves_photos:
             e = attack.embed_photo_files(pool.photos[person])
             items.append(PoolItem(person, "", PHOTO, e, np.asarray(e.views, np.float64)))
     return items

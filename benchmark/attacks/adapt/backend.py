@@ -42,6 +42,9 @@ from benchmark.core.keys import CONDITIONS, MRI2MRI, PHOTO2MRI
 #: Enrollment domains: original volumes (mri2mri) and photographs (photo2mri); trials are anonymised.
 ORIGINAL, PHOTO, ANONYMISED = "original", "photo", "anonymised"
 CONDITION_OF = {ORIGINAL: MRI2MRI, PHOTO: PHOTO2MRI}
+#: Vectors longer than this get no trained head (its D x D weights would not fit a laptop's memory and
+#: the pool's few hundred samples could not fit them): shift and S-norm still compete (``anatomy``).
+MAX_HEAD_DIM = 4096
 
 
 @dataclass
@@ -289,7 +292,8 @@ def select(inner: Any, items: Sequence[PoolItem], cfg: AdaptConfig, normalise_ra
     if not folds:
         return Candidate("pretrained", False, False, 0), {"folds": [], "cv_eer": {}, "selected": "pretrained",
                                                           "reason": "pool too small to cross-validate"}
-    use_head = cfg.finetune.epochs > 0
+    dim = len(items[0].template.vector) if items else 0
+    use_head = cfg.finetune.epochs > 0 and dim <= MAX_HEAD_DIM
     epochs_seen: set[int] = {0}
     scores: dict[tuple[str, str], list[tuple[float, bool]]] = {}
     for held in folds:
@@ -336,6 +340,8 @@ def select(inner: Any, items: Sequence[PoolItem], cfg: AdaptConfig, normalise_ra
     if table[best.name]["mean"] > table["pretrained"]["mean"] - cfg.min_gain:
         best = cands["pretrained"]
     log = {"folds": folds, "cv_eer": table, "selected": best.name}
+    if cfg.finetune.epochs > 0 and not use_head:
+        log["head_skipped"] = f"not trained: {dim}-D vectors exceed {MAX_HEAD_DIM} (a {dim}x{dim} head)"
     return best, log
 
 

@@ -1,0 +1,110 @@
+"""The volume-only attacks: ``shape`` (head surface after ICP to the template) and ``anatomy`` (brain image
+in the template frame). Built by ``get_attack``; mri2mri only; invariant to where the head lies in the
+scanner; and they tell a head from a changed one."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from benchmark.attacks import get_attack
+from benchmark.attacks.base import Embedding
+from benchmark.attacks.shape import kabsch, trimmed_icp
+from benchmark.attacks.volumetric import view_rotation
+from benchmark.core.errors import BenchmarkError
+from benchmark.scoring.score import _serves, privacy_summary
+from tests.helpers import oblique_copy
+
+
+def _stretched(img: nib.Nifti1Image, axis: int, factor: float) -> nib.Nifti1Image:
+    """The same voxels with the head stretched along a RAS axis (another head's breadth or length)."""
+    affine = img.affine.copy()
+    affine[axis] *= factor
+    return nib.Nifti1Image(np.asanyarray(img.dataobj), affine)
+
+
+@pytest.mark.parametrize("name", ["shape", "anatomy"])
+def test_built_by_name_and_mri2mri_only(name):
+    attack = get_attack(name, use_cache=False)
+    assert attack.name == name and attack.conditions == ("mri2mri",)
+    assert _serves(attack, "mri2mri") and not _serves(attack, "photo2mri")
+    with pytest.raises(BenchmarkError, match="photograph"):
+        attack.embed_photo(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_bad_option_is_refused():
+    with pytest.raises(BenchmarkError, match="keep"):
+        get_attack("shape", keep=0.1)
+
+
+def test_kabsch_and_icp_recover_a_rigid_motion():
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(size=(2000, 3)) * [60.0, 80.0, 70.0]
+    r = view_rotation({"azimuth": 9.0, "elevation": -6.0})
+    moved = (cloud - [3.0, -4.0, 5.0]) @ r
+    rr, tt = kabsch(moved, cloud)
+    assert np.allclose(moved @ rr.T + tt, cloud, atol=1e-6)
+    ri, ti, rms = trimmed_icp(moved, cKDTree(cloud), keep=0.9, iterations=60)
+    assert rms < 1.0 and np.allclose(moved @ ri.T + ti, cloud, atol=1.0)
+
+
+@pytest.mark.parametrize("name", ["shape", "anatomy"])
+def test_invariant_to_the_scanner_frame_and_tells_a_changed_head(name, template_img, oblique_img):
+    """The same head turned and shifted in another voxel order scores above a changed head (shape: the
+    template itself is the reference, so a person is a stretched template)."""
+    attack = get_attack(name, use_cache=False)
+    if name == "shape":
+        head = _stretched(template_img, 0, 1.06)
+        heads = (head, oblique_copy(head), _stretched(template_img, 1, 1.06))
+    else:
+        heads = (template_img, oblique_img, _stretched(template_img, 1, 1.08))
+    a, b, c = (attack.embed_volume(nib.as_closest_canonical(x)) for x in heads)
+    same, other = attack.similarity(a, b), attack.similarity(a, c)
+    assert same > 0.9, same
+    assert same > other + 0.1, (same, other)
+
+
+def test_shape_compares_where_both_surfaces_are():
+    """An anchor without surface (0: cut away by a defacer) is no difference; shared anchors decide."""
+    attack = get_attack("shape", use_cache=False)
+    rng = np.random.default_rng(1)
+    u = rng.normal(size=500)
+    cut = u.copy()
+    cut[:200] = 0.0  # the face removed
+    other = rng.normal(size=500)
+    attack.fit(np.stack([u, other, rng.normal(size=500)]))
+    e = [Embedding(vector=x, detected=True) for x in (u, cut, other)]
+    assert attack.similarity(e[0], e[1]) == pytest.approx(1.0)
+    assert attack.similarity(e[0], e[2]) < 0.5
+
+
+def test_privacy_summary_leaves_out_unranked_attacks():
+    flat = {"mri2mri/anatomy/ignorant/eer": 0.0, "mri2mri/shape/ignorant/eer": 0.2,
+            "mri2mri/arcface/ignorant/eer": 0.3, "mri2mri/anatomy/ignorant/linkability": 1.0,
+            "mri2mri/shape/ignorant/linkability": 0.5}
+    values, who = privacy_summary(flat, frozenset({"anatomy"}))
+    assert values == {"privacy/worst_eer": 0.2, "privacy/worst_linkability": 0.5}
+    assert who["worst_eer_attacker"] == "mri2mri/shape/ignorant"
+    assert privacy_summary(flat)[0]["privacy/worst_eer"] == 0.0
+
+
+@pytest.mark.realdata
+def test_real_anatomy_ranks_every_mated_probe_first(real_scan_paths):
+    """Every sub-A and sub-C scan's best own-person original outscores every other person's scan
+    (sub-B and sub-D are impostors only). The full table over baselines: scripts/realdata_linkage.py."""
+    from benchmark.data.volume import load_volume
+
+    attack = get_attack("anatomy", use_cache=False)
+    keys = sorted(real_scan_paths)
+    emb = [attack.embed_volume(load_volume(real_scan_paths[k])) for k in keys]
+    attack.fit(emb)
+    person = [k.split("/")[0] for k in keys]
+    for i, key in enumerate(keys):
+        own = [attack.similarity(emb[j], emb[i]) for j in range(len(keys)) if j != i and person[j] == person[i]]
+        if not own:
+            continue
+        others = [attack.similarity(emb[j], emb[i]) for j in range(len(keys)) if person[j] != person[i]]
+        assert max(own) > max(others), (key, max(own), max(others))
