@@ -11,8 +11,10 @@ Knowledge levels (VoicePrivacy's, adapted to faces):
   reconstructs the removed face (``fill``) before rendering the trials;
 - ``semi_informed``: the recogniser adapted on the anonymised training pool (:mod:`benchmark.attacks.adapt`).
 
-Every expensive product (embeddings) is cached on disk, writes are atomic, and a volume that fails is
-reported in ``failures`` while the rest is scored.
+Every expensive product (embeddings) is cached on disk, writes are atomic, and a volume that fails (an
+expected failure: :data:`benchmark.scoring.scorer.EXPECTED_FAILURES`) is reported in ``failures`` per
+attacker while the rest is scored; so are volumes the submission copied unchanged and trial lists no
+trial of which could be scored. Each split counts them in ``failures/count`` (``failures/copied``: the copies).
 """
 
 from __future__ import annotations
@@ -123,7 +125,11 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
                     ts = scorer.score(tl, enroll_attack, name, level)
                 else:
                     ts = scorer.score(tl, enroll_attack, name, level, trial_attack=trial_attack)
-                if not ts.lines:
+                if not ts.lines:  # every trial failed for this attacker: reported, not dropped
+                    results["failures"].append({"id": f"{tl.split}/{ts.key}", "attacker": f"{name}/{level}",
+                                                "sample": "trial list", "split": tl.split,
+                                                "error": f"no trial could be scored ({len(tl.trials)} trials)"})
+                    flat[str(ts.attacker.with_metric("n_trials"))] = 0.0
                     continue
                 artifacts.append(write_scores(ts, out_dir))
                 scored.append(ts)
@@ -141,11 +147,22 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
             flat.update(_attributes(cfg, scorer, split, attacking, results["messages"]))
         if sc.utility:
             flat.update(_utility(cfg, prepared, scorer, split))
-        results["splits"][split] = dict(sorted(flat.items()))
+        results["splits"][split] = flat
         results["privacy"][split] = who
-    results["failures"] = [{"id": k, "error": v} for k, v in sorted(scorer.failures.items())]
+    results["failures"] = _copied(info, scorer) + scorer.failure_list() + results["failures"]
+    for split, flat in results["splits"].items():  # how many failures each split met: a tracked metric
+        mine = [f for f in results["failures"] if f["split"] == split]
+        flat["failures/count"] = float(len(mine))
+        flat["failures/copied"] = float(sum(f["sample"] == "copied" for f in mine))
+        results["splits"][split] = dict(sorted(flat.items()))
     results["artifacts"] = sorted(str(p.relative_to(out_dir)) for p in artifacts)
     return results
+
+
+def _copied(info, scorer: Scorer) -> list[dict[str, str]]:
+    """The volumes the submission says it copied unchanged (``anonymize`` with ``baseline.on_failure=copy``)."""
+    return [{"id": vid, "attacker": "", "sample": "copied", "split": scorer.split_of(vid),
+             "error": f"submitted unchanged, the method failed: {reason}"} for vid, reason in sorted(info.copied.items())]
 
 
 def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attacking: dict, messages: list[str]) -> dict[str, float]:
@@ -181,10 +198,10 @@ def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) ->
     for vid in progress(vids, f"utility ({split})", cfg.progress):
         v = scorer.key[vid]
         try:
-            original = load_volume(prepared.dataset.session(v.participant_id, v.session_id).t1w,
+            original = load_volume(prepared.dataset.session(v.participant_id, v.session_id).path,
                                    cfg.limits.max_voxels, canonical=False)
             anonymised = load_volume(volume_path(scorer.submission, vid), cfg.limits.max_voxels, canonical=False)
             rows.append(brain_preservation(original, anonymised))
         except BenchmarkError as exc:
-            scorer.failures.setdefault(vid, str(exc))
+            scorer.failures.setdefault((vid, "utility", "anonymised"), str(exc))
     return {f"utility/{k}": float(v) for k, v in summarise(rows).items()} if rows else {}

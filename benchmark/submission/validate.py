@@ -248,7 +248,7 @@ def _check_folder(root: Path, ids: list[str], kit_dir: Path, limits: ValidationC
                                      "(at most 64, starting with a letter or digit)", info_path)
             report.team, report.system = info.team, info.system
             extra = sorted(set(yaml.safe_load(info_path.read_text(encoding="utf-8"))) -
-                           {"team", "system", "description"})
+                           {"team", "system", "description", "copied", "quality"})
             if extra:
                 report.warnings.append(f"{INFO_NAME}: fields ignored: {', '.join(map(str, extra))}")
             info_ok = True
