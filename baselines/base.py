@@ -8,16 +8,34 @@ voxel array (any orientation, anisotropic voxels); :meth:`Baseline.anonymize` ch
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
-import cc3d
 import nibabel as nib
 import numpy as np
 
+from benchmark.anatomy.head import head_mask, otsu_threshold  # noqa: F401 (the baselines' helpers)
+from benchmark.anatomy.placement import PlacementCheck, measure_placement, placed_face_patch
+from benchmark.anatomy.template import FacePatch, register_template
 from benchmark.core.errors import BenchmarkError
 
 
+ON_FAILURE = ("error", "copy")
+
+
+@dataclass
 class Baseline(ABC):
-    """``anonymize(img) -> img`` on the input grid."""
+    """``anonymize(img) -> img`` on the input grid.
+
+    on_failure: what ``anonymize`` (the command) does with a volume the method cannot deface (it raises
+      BenchmarkError): ``error`` lists every such volume and exits non-zero; ``copy`` submits the volume
+      unchanged and marks it in the submission, so scoring and the leaderboard list it.
+    """
+
+    on_failure: str = field(default="error", kw_only=True)
+
+    def __post_init__(self):
+        if self.on_failure not in ON_FAILURE:
+            raise BenchmarkError(f"config: 'baseline.on_failure': {self.on_failure!r}, choose one of {list(ON_FAILURE)}")
 
     def anonymize(self, img: nib.Nifti1Image) -> nib.Nifti1Image:
         check_volume(img)
@@ -26,6 +44,28 @@ class Baseline(ABC):
     @abstractmethod
     def deface(self, img: nib.Nifti1Image) -> np.ndarray:
         """The anonymised voxel array, in ``img``'s voxel order and shape (any real dtype)."""
+
+    def quality(self, img: nib.Nifti1Image) -> dict[str, float]:
+        """Figures of how well the method could place itself on ``img``, recorded per volume by
+        ``anonymize``; none for a method that places nothing."""
+        return {}
+
+
+class TemplateBaseline(Baseline):
+    """A baseline working on the registered template's face region; subclasses (dataclasses) declare
+    ``region`` (FaceRegion), ``registration`` (RegistrationConfig) and ``placement`` (PlacementCheck).
+
+    The face region is never skipped: a volume where it cannot be placed (registration diverged, face
+    outside the field of view, not a head) raises BenchmarkError (:mod:`benchmark.anatomy.placement`).
+    """
+
+    def face_patch(self, img: nib.Nifti1Image, margin_mm: float = 0.0) -> FacePatch:
+        return placed_face_patch(img, self.registration, margin_mm=margin_mm, region=self.region,
+                                 check=self.placement)
+
+    def quality(self, img: nib.Nifti1Image) -> dict[str, float]:
+        check = self.placement or PlacementCheck()
+        return measure_placement(register_template(img, self.registration), img, check.spacing_mm).as_dict()
 
 
 def check_volume(img) -> None:
@@ -66,30 +106,6 @@ def on_input_grid(img: nib.spatialimages.SpatialImage, data: np.ndarray) -> nib.
 def voxel_sizes(affine: np.ndarray) -> np.ndarray:
     """Length in mm of one step along each voxel axis."""
     return np.linalg.norm(np.asarray(affine)[:3, :3], axis=0)
-
-
-def otsu_threshold(x: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold on a subsample of ``x`` clipped to its 99.5th percentile."""
-    v = x.ravel()[:: max(1, x.size // 2_000_000)]
-    hi = float(np.percentile(v, 99.5))
-    hist, edges = np.histogram(np.clip(v, 0.0, hi), bins=bins, range=(0.0, hi))
-    p = hist / max(hist.sum(), 1)
-    w = np.cumsum(p)
-    centers = (edges[:-1] + edges[1:]) / 2
-    mu = np.cumsum(p * centers)
-    between = (mu[-1] * w - mu) ** 2 / np.maximum(w * (1 - w), 1e-12)
-    return float(centers[int(np.argmax(between[:-1]))])
-
-
-def head_mask(x: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Head (tissue and the cavities it encloses): everything not connected to the air at the volume border."""
-    tissue = x > (otsu_threshold(x) if threshold is None else threshold)
-    labels = cc3d.connected_components(~tissue, connectivity=6)
-    border = np.unique(
-        np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()])
-    )
-    border = border[border != 0]
-    return ~np.isin(labels, border)
 
 
 def bounding_box(mask: np.ndarray, margin_vox: np.ndarray | int = 0) -> tuple[slice, ...] | None:

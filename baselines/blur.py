@@ -22,9 +22,10 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.anatomy.template import FaceRegion, RegistrationConfig, face_patch, register_template
+from benchmark.anatomy.placement import PlacementCheck
+from benchmark.anatomy.template import FaceRegion, RegistrationConfig, register_template
 
-from baselines.base import Baseline, head_mask, smoothstep
+from baselines.base import TemplateBaseline, head_mask, smoothstep
 
 
 def head_scale(world_matrix: np.ndarray) -> float:
@@ -33,7 +34,7 @@ def head_scale(world_matrix: np.ndarray) -> float:
 
 
 @dataclass
-class Blur(Baseline):
+class Blur(TemplateBaseline):
     depth_mm: float = 12.0  # band thickness under the head surface (average adult head)
     outside_mm: float = 4.0  # band thickness in the air above it
     edge_mm: float = 4.0  # width of the smooth fall-off of the band and of the face region
@@ -43,14 +44,13 @@ class Blur(Baseline):
     seed: int = 0
     region: FaceRegion | None = None  # the face region (None: pydeface's mask)
     registration: RegistrationConfig | None = None
+    placement: PlacementCheck | None = None  # thresholds for placing the face region (None: the defaults)
 
     def deface(self, img: nib.Nifti1Image) -> np.ndarray:
         s = head_scale(register_template(img, self.registration).world_matrix)
         depth_mm, outside_mm, edge_mm, sigma_mm, noise_mm, noise_sigma_mm = (s * v for v in (
             self.depth_mm, self.outside_mm, self.edge_mm, self.sigma_mm, self.noise_mm, self.noise_sigma_mm))
-        patch = face_patch(img, self.registration, margin_mm=edge_mm + 3 * sigma_mm, region=self.region)
-        if patch is None:  # no face in the field of view
-            return np.asarray(img.dataobj, dtype=np.float32)
+        patch = self.face_patch(img, margin_mm=edge_mm + 3 * sigma_mm)
         x, zooms, box = patch.volume, patch.zooms, patch.box
         head_full = head_mask(x)
         head, xc = head_full[box], patch.data

@@ -12,23 +12,24 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from benchmark.anatomy.template import FaceRegion, RegistrationConfig, face_patch
+from benchmark.anatomy.placement import PlacementCheck
+from benchmark.anatomy.template import FaceRegion, RegistrationConfig
 
-from baselines.base import Baseline
+from baselines.base import TemplateBaseline
 
 
 @dataclass
-class FaceMask(Baseline):
+class FaceMask(TemplateBaseline):
     """threshold: face-weight level (0..1) above which a voxel is zeroed; region: the face region
     (None: pydeface's mask as shipped)."""
 
     threshold: float = 0.5
     region: FaceRegion | None = None
     registration: RegistrationConfig | None = None
+    placement: PlacementCheck | None = None  # thresholds for placing the face region (None: the defaults)
 
     def deface(self, img: nib.Nifti1Image) -> np.ndarray:
         out = np.array(np.asanyarray(img.dataobj))
-        patch = face_patch(img, self.registration, region=self.region)
-        if patch is not None:  # None: no face in the field of view
-            out[patch.box][patch.face > self.threshold] = 0
+        patch = self.face_patch(img)
+        out[patch.box][patch.face > self.threshold] = 0
         return out

@@ -13,23 +13,23 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.anatomy.template import FaceRegion, RegistrationConfig, face_patch, match_intensities
+from benchmark.anatomy.placement import PlacementCheck
+from benchmark.anatomy.template import FaceRegion, RegistrationConfig, match_intensities
 
-from baselines.base import Baseline, smoothstep
+from baselines.base import TemplateBaseline, smoothstep
 
 
 @dataclass
-class Refacing(Baseline):
+class Refacing(TemplateBaseline):
     blend_mm: float = 8.0  # width of the blend outside the face region
     ring_mm: float = 20.0  # ring outside the face region where intensities are matched
     quantiles: int = 101
     region: FaceRegion | None = None  # the face region (None: pydeface's mask)
     registration: RegistrationConfig | None = None
+    placement: PlacementCheck | None = None  # thresholds for placing the face region (None: the defaults)
 
     def deface(self, img: nib.Nifti1Image) -> np.ndarray:
-        patch = face_patch(img, self.registration, margin_mm=max(self.blend_mm, self.ring_mm), region=self.region)
-        if patch is None:  # no face in the field of view
-            return np.asarray(img.dataobj, dtype=np.float32)
+        patch = self.face_patch(img, margin_mm=max(self.blend_mm, self.ring_mm))
         face = patch.face > 0.5
         xc = patch.data
         dist = ndi.distance_transform_edt(~face, sampling=patch.zooms)  # mm outside the face region

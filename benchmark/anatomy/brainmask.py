@@ -1,4 +1,4 @@
-"""Brain masks from deepbet (weights shipped in the PyPI package), on the input's own grid, cached on disk.
+"""Brain masks from deepbet (weights shipped in the PyPI package, pinned by SHA-256), on the input's own grid, cached on disk.
 
 deepbet sees only the volume's closest-canonical (RAS) voxel array, so a mask is keyed by a hash of
 that array (a file, its in-memory copy and any reoriented copy share an entry) and by the masker's
@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.files import config_hash
+from benchmark.core.files import config_hash, sha256_file
 
 STAGE = "brainmask"
 
@@ -39,13 +39,40 @@ def array_hash(img: nib.spatialimages.SpatialImage) -> str:
     return h.hexdigest()
 
 
+#: SHA-256 of the two TorchScript files deepbet 1.0.2 ships (``<site-packages>/data/models/``), as the face
+#: models are pinned (:mod:`benchmark.attacks.models`): another file under those names is refused.
+DEEPBET_SHA256: dict[str, str] = {
+    "model.pt": "de8ee7c69654d0dd3935dc4a5d84571d8ecf4637a6bfc01df399c4c2bc86e0fd",
+    "bbox_model.pt": "39a7b2b5f799faa1391ea97bfcdc0b9299f20d84f2316a4ff8918dc4685e40aa",
+}
+
+
+def deepbet_model_files() -> dict[str, Path]:
+    """The deepbet weight files, each checked against :data:`DEEPBET_SHA256` (BenchmarkError naming it)."""
+    from deepbet.utils import DATA_PATH
+
+    files = {}
+    for name, expected in DEEPBET_SHA256.items():
+        path = Path(DATA_PATH) / "models" / name
+        if not path.is_file():
+            raise BenchmarkError("deepbet's weight file is missing; reinstall deepbet==1.0.2", path)
+        digest = sha256_file(path)
+        if digest != expected:
+            raise BenchmarkError(f"deepbet weights have SHA-256 {digest}, expected {expected} (deepbet 1.0.2); "
+                                 "reinstall deepbet==1.0.2", path)
+        files[name] = path
+    return files
+
+
 @functools.lru_cache(maxsize=2)
 def _deepbet(no_gpu: bool):
     from deepbet import BrainExtraction
 
+    files = deepbet_model_files()
     with warnings.catch_warnings():  # torch.jit.load is deprecated in favour of torch.export
         warnings.simplefilter("ignore", DeprecationWarning)
-        return BrainExtraction(no_gpu=no_gpu)
+        return BrainExtraction(no_gpu=no_gpu, model_path=str(files["model.pt"]),
+                               bbox_model_path=str(files["bbox_model.pt"]))
 
 
 @dataclass(frozen=True)

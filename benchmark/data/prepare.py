@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.data.dataset import Dataset, load_dataset
+from benchmark.data.dataset import Dataset
 from benchmark.core import registry
 from benchmark.core.config import SplitFractions, typed
 from benchmark.core.keys import ALL_SPLITS
 from benchmark.data.splits import Splits, TrialList, make_splits
-from benchmark.data.volume import check_data, clean_image, read_header, save_volume
+from benchmark.data.volume import clean_image, read_data, read_header, save_volume
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, write_json, write_text
 from benchmark.core.progress import progress
@@ -66,7 +66,7 @@ class Prepared:
         baseline volumes and the scored results."""
         ds = self.dataset
         files = [ds.root / "participants.tsv"] + [f for part in ds.participants.values() for f in
-                                                  [*(ses.t1w for ses in part.sessions.values()), *part.photos]]
+                                                  [*(ses.path for ses in part.sessions.values()), *part.photos]]
         stamps = {f.relative_to(ds.root).as_posix(): [(st := f.stat()).st_size, st.st_mtime_ns] for f in files}
         return config_hash({"prepared": self.root.name, "files": stamps})
 
@@ -82,12 +82,11 @@ def prepared_root(cfg: DictConfig) -> Path:
 
 def prepare(cfg: DictConfig, write_kit: bool | None = None) -> Prepared:
     """Materialise the dataset, derive splits and trial lists, write them and (optionally) the kit."""
-    source = registry.build("dataset", node=cfg.dataset)
-    root = source.materialise()
-    dataset = load_dataset(root)
+    dataset = registry.build("dataset", node=cfg.dataset).load()
+    root = dataset.root
     for part in dataset.participants.values():  # header checks before anything is written
         for ses in part.sessions.values():
-            read_header(ses.t1w, cfg.limits.max_voxels)
+            read_header(ses.path, cfg.limits.max_voxels)
     splits = make_splits(dataset, typed(SplitFractions, cfg.splits, "splits"))
     if not splits.trial_lists:
         raise BenchmarkError("the cohort is too small for any condition: " + "; ".join(splits.messages), root)
@@ -116,7 +115,7 @@ def write_participant_kit(prepared: Prepared, max_voxels: int, show: bool = True
     old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     new = {}
     for v in progress(prepared.splits.volumes, "kit volumes", show):
-        src = prepared.dataset.session(v.participant_id, v.session_id).t1w
+        src = prepared.dataset.session(v.participant_id, v.session_id).path
         stat = src.stat()
         stamp = f"{src}:{stat.st_size}:{stat.st_mtime_ns}"
         dst = kit / "volumes" / f"{v.pseudonym}.nii.gz"
@@ -124,10 +123,7 @@ def write_participant_kit(prepared: Prepared, max_voxels: int, show: bool = True
         if old.get(v.pseudonym) == stamp and dst.is_file():
             continue
         img = read_header(src, max_voxels)
-        data = np.asanyarray(img.dataobj)
-        if data.ndim == 4:
-            data = data[..., 0]
-        check_data(data, src)
+        data = read_data(img, src)
         dtype = img.get_data_dtype() if np.issubdtype(data.dtype, np.integer) else np.float32
         save_volume(clean_image(type(img)(data, img.affine), dtype=dtype), dst)
     for stale in (kit / "volumes").glob("*.nii.gz"):

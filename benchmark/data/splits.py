@@ -7,7 +7,9 @@ anonymises gets its own random pseudonym; the key from pseudonym to person stays
 Conditions (every pair of an enrollment and a trial of the split is a trial, mated or not):
 - ``mri2mri``: enrollment = the first session of each person with two or more sessions, trials =
   every other session of every person; a person with a single session contributes that session as
-  an impostor-only trial.
+  an impostor-only trial. With ``dataset.trial_contrasts`` (e.g. ``[T2w]``) the enrollment is the
+  person's first scan of another contrast and the trials are their scans of those contrasts (enroll
+  T1w, trial T2w).
 - ``photo2mri``: enrollment = the photographs of each person who has them (one template from all of
   them), trials = every session of every person (the mri2mri enrollment volumes included).
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from benchmark.core.config import SplitFractions
 from benchmark.core.keys import ALL_SPLITS, DEV, MRI2MRI, PHOTO2MRI, SPLITS, TEST, TRAIN
-from benchmark.data.dataset import Dataset, Participant
+from benchmark.data.dataset import Dataset, Session
 
 
 
@@ -122,10 +124,11 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
                 for ses in sessions:
                     volumes.append(VolumeEntry(pseudonym(), pid, ses.session_id, split, TRAIN))
                 continue
-            if len(sessions) >= 2:
+            enroll_ses, trial_ses = enroll_and_trial(sessions, dataset.trial_contrasts)
+            if enroll_ses is not None:
                 enroll_vol[pid] = pseudonym()
-                volumes.append(VolumeEntry(enroll_vol[pid], pid, sessions[0].session_id, split, "enroll"))
-            for ses in sessions[1:] if len(sessions) >= 2 else sessions:
+                volumes.append(VolumeEntry(enroll_vol[pid], pid, enroll_ses.session_id, split, "enroll"))
+            for ses in trial_ses:
                 volumes.append(VolumeEntry(pseudonym(), pid, ses.session_id, split, "trial"))
             if dataset.participants[pid].photos:
                 photo_enroll[pid] = pseudonym("p")
@@ -146,6 +149,16 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
                 continue
             splits.trial_lists.append(_trial_list(dataset, split, condition, enroll, trials))
     return splits
+
+
+def enroll_and_trial(sessions: list[Session], trial_contrasts: tuple[str, ...] = ()
+                     ) -> tuple[Session | None, list[Session]]:
+    """A person's (enrollment, trials): the first scan and every other one (a single scan is a trial
+    only); with ``trial_contrasts``, the first scan of another contrast and every scan of those."""
+    if not trial_contrasts:
+        return (sessions[0], sessions[1:]) if len(sessions) >= 2 else (None, list(sessions))
+    enroll = [s for s in sessions if s.contrast not in trial_contrasts]
+    return (enroll[0] if enroll else None), [s for s in sessions if s.contrast in trial_contrasts]
 
 
 def _trial_list(dataset: Dataset, split: str, condition: str, enroll: dict[str, str],

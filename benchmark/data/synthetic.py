@@ -56,6 +56,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.core.errors import BenchmarkError
+from benchmark.data.dataset import Dataset, load_dataset
 from benchmark.core.files import config_hash, write_bytes, write_json, write_text
 from benchmark.core.progress import progress as track
 from benchmark.render import HeadPose, View, render_views
@@ -160,6 +161,10 @@ class SyntheticCohort:
 
     def root(self) -> Path:
         return Path(self.cache_dir) / f"synthetic-{config_hash(self.generation_config())}"
+
+    def load(self) -> Dataset:
+        """The generated cohort's layout (:func:`benchmark.data.dataset.load_dataset`)."""
+        return load_dataset(self.materialise())
 
     def materialise(self, progress: bool = True) -> Path:
         """The cohort root; generated (atomically) if absent, reused otherwise."""

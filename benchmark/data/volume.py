@@ -1,4 +1,4 @@
-"""Loading and saving T1w volumes with the checks a user's file deserves.
+"""Loading and saving MRI volumes (any contrast) with the checks a user's file deserves.
 
 Every problem a user can cause (not NIfTI, truncated gzip, 2D or 4D, NaN or Inf, all zero, a header
 declaring more voxels than allowed, a missing file) raises :class:`BenchmarkError` naming the file.
@@ -58,6 +58,18 @@ def load_volume(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS,
     Returns a new ``Nifti1Image`` whose data array is in memory (no lazy proxy).
     """
     img = read_header(path, max_voxels)
+    data = np.asarray(read_data(img, path), dtype=np.float32)
+    out = nib.Nifti1Image(data, img.affine, img.header)
+    out.header.set_data_dtype(np.float32)
+    out.header.set_slope_inter(1.0, 0.0)
+    return nib.as_closest_canonical(out) if canonical else out
+
+
+def read_data(img: nib.spatialimages.SpatialImage, path: str | os.PathLike | None = None) -> np.ndarray:
+    """The checked 3D voxel array of ``img`` (from :func:`read_header`) as stored (a 4D file's one volume).
+
+    A truncated or corrupt file, NaN or Inf, or all zeros raises BenchmarkError naming ``path``.
+    """
     try:
         data = np.asanyarray(img.dataobj)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
@@ -65,12 +77,8 @@ def load_volume(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS,
                              path) from None
     if data.ndim == 4:
         data = data[..., 0]
-    data = np.asarray(data, dtype=np.float32)
     check_data(data, path)
-    out = nib.Nifti1Image(data, img.affine, img.header)
-    out.header.set_data_dtype(np.float32)
-    out.header.set_slope_inter(1.0, 0.0)
-    return nib.as_closest_canonical(out) if canonical else out
+    return data
 
 
 def check_data(data: np.ndarray, path: str | os.PathLike | None = None) -> None:

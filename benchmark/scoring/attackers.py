@@ -66,7 +66,7 @@ def training_pool(prepared: Prepared, submission: Path) -> Pool:
     the same sessions in the original (the attacker anonymised a pool it holds) and their photographs."""
     train = [v for v in prepared.splits.volumes if v.role == TRAIN]
     anonymised = [(volume_path(submission, v.pseudonym), v.participant_id, v.session_id) for v in train]
-    original = [(prepared.dataset.session(v.participant_id, v.session_id).t1w, v.participant_id, v.session_id)
+    original = [(prepared.dataset.session(v.participant_id, v.session_id).path, v.participant_id, v.session_id)
                 for v in train]
     photos = {pid: list(prepared.dataset.participant(pid).photos) for pid in sorted({v.participant_id for v in train})}
     return Pool(anonymised=anonymised, original=original, photos=photos)

@@ -163,8 +163,14 @@ def infer(data: AttributeSet, n_boot: int = 1000, level: float = 0.95, seed: int
         y_t = np.array([cast(mapping[p]) for p in data.trial_person[ok_t]], dtype=object)
         return ok_e, ok_t, y_e, y_t
 
+    def left_out(name, ok_e, ok_t):  # participants.tsv says n/a (or nothing usable) for these persons
+        missing = set(data.enroll_person[~ok_e]) | set(data.trial_person[~ok_t])
+        if missing:
+            messages.append(f"{name}: {len(missing)} person(s) with an unknown {name} (n/a) left out")
+
     # age
     ok_e, ok_t, y_e, y_t = labelled(data.age, float)
+    left_out("age", ok_e, ok_t)
     try:
         if ok_t.sum() < 2:
             raise BenchmarkError(f"age: {int(ok_t.sum())} trial person(s) with a known age")
@@ -177,6 +183,7 @@ def infer(data: AttributeSet, n_boot: int = 1000, level: float = 0.95, seed: int
 
     # sex
     ok_e, ok_t, y_e, y_t = labelled(data.sex, str)
+    left_out("sex", ok_e, ok_t)
     try:
         classes, counts = np.unique(y_t.astype(str), return_counts=True)
         if classes.size < 2:

@@ -9,7 +9,7 @@
                     utility/<metric>                                              (brain preservation)
                     attributes/<attack>/<metric>[_chance|_ci_low|_ci_high]        (attribute inference)
     privacy     {split: {"worst_eer_attacker", "worst_linkability_attacker"}}
-    failures    [{"id", "error"}]                   volumes or photos that could not be scored
+    failures    [{"id", "attacker", "sample", "split", "error"}]   what could not be scored, and why
     messages    [str]                               what was skipped or adapted, and why
     artifacts   [path]                              score files and plots, relative to the output folder
     reference   {"submission", "path", "cached", "splits", "privacy"}   the ``none`` baseline's figures
@@ -24,6 +24,7 @@ computed anew, and ``validation`` in a result-cache entry (kept before validatio
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -47,9 +48,13 @@ class SubmissionInfo:
 
 @dataclass
 class Failure:
-    """A sample (volume pseudonym or enrollment id) that could not be scored, and why."""
+    """Something that could not be scored, and why: a sample (volume pseudonym or enrollment id) for one
+    attacker, a volume the submission copied unchanged (``sample == "copied"``), or a whole trial list."""
 
     id: str
+    attacker: str  # "<attack>/<knowledge>", empty for a copied volume
+    sample: str  # what failed: "volume", "photos", "copied", "trial list", ...
+    split: str
     error: str
 
 
@@ -107,7 +112,7 @@ class Results:
                            "path": self.submission.path},
             "splits": {s: dict(v) for s, v in self.splits.items()},
             "privacy": {s: dict(v) for s, v in self.privacy.items()},
-            "failures": [{"id": f.id, "error": f.error} for f in self.failures],
+            "failures": [dataclasses.asdict(f) for f in self.failures],
             "messages": list(self.messages)}
         if self.artifacts is not None:
             out["artifacts"] = list(self.artifacts)

@@ -11,8 +11,10 @@ Knowledge levels (VoicePrivacy's, adapted to faces):
   reconstructs the removed face (``fill``) before rendering the trials;
 - ``semi_informed``: the recogniser adapted on the anonymised training pool (:mod:`benchmark.attacks.adapt`).
 
-Every expensive product (embeddings) is cached on disk, writes are atomic, and a volume that fails is
-reported in ``failures`` while the rest is scored.
+Every expensive product (embeddings) is cached on disk, writes are atomic, and a volume that fails (an
+expected failure: :data:`benchmark.scoring.scorer.EXPECTED_FAILURES`) is reported in ``failures`` per
+attacker while the rest is scored; so are volumes the submission copied unchanged and trial lists no
+trial of which could be scored. Each split counts them in ``failures/count`` (``failures/copied``: the copies).
 """
 
 from __future__ import annotations
@@ -114,15 +116,20 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
     attacking, messages = attackers(cfg, prepared, submission)
     messages = list(prepared.splits.messages) + messages
     splits, privacy, artifacts = {}, {}, []
+    list_failures: list[Failure] = []
     unranked = frozenset(name for (name, _), (a, _) in attacking.items() if not getattr(a, "ranked", True))
     for name, attack in {n: a for (n, _), (a, _) in attacking.items()}.items():
         messages += [f"{name}: {c} skipped: {attack.skip_reason}" for c in sc.conditions if not _serves(attack, c)]
     for split in sc.splits:
-        scored, artifacts_split = _score_split(cfg, prepared, scorer, split, attacking, out_dir)
+        scored, empty, artifacts_split = _score_split(cfg, prepared, scorer, split, attacking, out_dir)
         artifacts += artifacts_split
         flat: dict[str, float] = {}
         for ts in scored:
             flat.update(trial_metrics(ts, sc.bootstrap, sc.ci_level, seed=cfg.seed))
+        for ts, n_listed in empty:  # every trial failed for this attacker: reported, not dropped
+            list_failures.append(Failure(f"{split}/{ts.key}", f"{ts.attack}/{ts.knowledge}", "trial list", split,
+                                         f"no trial could be scored ({n_listed} trials)"))
+            flat[str(ts.attacker.with_metric("n_trials"))] = 0.0
         summary, privacy[split] = privacy_summary(flat, unranked)
         flat.update(summary)
         if sc.permutations > 0 and scored:
@@ -134,18 +141,24 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
             flat.update(_attributes(cfg, scorer, split, attacking, messages))
         if sc.utility:
             flat.update(_utility(cfg, prepared, scorer, split))
+        splits[split] = flat
+    failures = _copied(info, scorer) + [Failure(**f) for f in scorer.failure_list()] + list_failures
+    for split, flat in splits.items():  # how many failures each split met: a tracked metric
+        mine = [f for f in failures if f.split == split]
+        flat["failures/count"] = float(len(mine))
+        flat["failures/copied"] = float(sum(f.sample == "copied" for f in mine))
         splits[split] = dict(sorted(flat.items()))
-    return Results(SubmissionInfo(info.team, info.system, str(submission)), splits, privacy,
-                   [Failure(k, v) for k, v in sorted(scorer.failures.items())], messages,
+    return Results(SubmissionInfo(info.team, info.system, str(submission)), splits, privacy, failures, messages,
                    artifacts=sorted(str(p.relative_to(out_dir)) for p in artifacts))
 
 
 def _score_split(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str, attacking: dict,
-                 out_dir: Path) -> tuple[list[TrialScores], list[Path]]:
-    """Every trial list of ``split`` scored by every attacker (those with no trial left out), and the score
-    files and plots written."""
+                 out_dir: Path) -> tuple[list[TrialScores], list[tuple[TrialScores, int]], list[Path]]:
+    """Every trial list of ``split`` scored by every attacker, the score files and plots written; (scored,
+    lists where no trial could be scored, artifacts)."""
     sc = cfg.scoring
     scored: list[TrialScores] = []
+    empty: list[tuple[TrialScores, int]] = []
     artifacts: list[Path] = []
     for tl in prepared.splits.trial_lists:
         if tl.split != split or tl.condition not in sc.conditions:
@@ -158,17 +171,24 @@ def _score_split(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str
             else:
                 ts = scorer.score(tl, enroll_attack, name, level, trial_attack=trial_attack)
             if not ts.lines:
+                empty.append((ts, len(tl.trials)))
                 continue
             artifacts.append(write_scores(ts, out_dir))
             scored.append(ts)
             if sc.plots:
                 artifacts += _plots(ts, out_dir)
-    return scored, artifacts
+    return scored, empty, artifacts
 
 
 def _serves(attack, condition: str) -> bool:
     """Whether the attack scores this condition (volume-only attacks such as ``shape`` skip photo2mri)."""
     return condition in getattr(attack, "conditions", CONDITIONS)
+
+
+def _copied(info, scorer: Scorer) -> list[Failure]:
+    """The volumes the submission says it copied unchanged (``anonymize`` with ``baseline.on_failure=copy``)."""
+    return [Failure(vid, "", "copied", scorer.split_of(vid), f"submitted unchanged, the method failed: {reason}")
+            for vid, reason in sorted(info.copied.items())]
 
 
 def _attributes(cfg: DictConfig, scorer: Scorer, split: str, attacking: dict, messages: list[str]) -> dict[str, float]:
@@ -206,10 +226,10 @@ def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) ->
     for vid in progress(vids, f"utility ({split})", cfg.progress):
         v = scorer.key[vid]
         try:
-            original = load_volume(prepared.dataset.session(v.participant_id, v.session_id).t1w,
+            original = load_volume(prepared.dataset.session(v.participant_id, v.session_id).path,
                                    cfg.limits.max_voxels, canonical=False)
             anonymised = load_volume(volume_path(scorer.submission, vid), cfg.limits.max_voxels, canonical=False)
             rows.append(brain_preservation(original, anonymised))
         except BenchmarkError as exc:
-            scorer.failures.setdefault(vid, str(exc))
+            scorer.failures.setdefault((vid, "utility", "anonymised"), str(exc))
     return {f"utility/{k}": float(v) for k, v in summarise(rows).items()} if rows else {}

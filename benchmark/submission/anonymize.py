@@ -1,5 +1,10 @@
 """``anonymize baseline=<name>``: run a defacing baseline over the participant kit and write a
-complete submission under ``submissions/baseline-<name>/`` (resumable: finished volumes are kept)."""
+complete submission under ``submissions/baseline-<name>/`` (resumable: finished volumes are kept).
+
+A volume the baseline cannot anonymise (BenchmarkError) is never skipped: every such volume is listed
+and the command exits non-zero, or, with ``baseline.on_failure=copy``, it is submitted unchanged and
+listed under ``copied`` in submission.yaml, which scoring reports as a failure. The baseline's own
+per-volume figures (a template baseline's registration quality) go to submission.yaml's ``quality``."""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import dataclasses
 import fcntl
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from benchmark.data.volume import load_volume, save_volume
-from benchmark.core.files import write_json
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import atomic_path, write_json
 from benchmark.data.prepare import Prepared
 from benchmark.core.progress import progress
 from benchmark.core.provenance import code_hash
@@ -38,22 +45,66 @@ def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels
 def _anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool,
                    workers: int) -> Path:
     _start_or_resume(out, baseline_stamp(prepared, baseline))
+    records = _read_records(out)
     todo = [vid for vid in prepared.ids() if not volume_path(out, vid).is_file()]
     kit = prepared.kit / "volumes"
+    on_failure = getattr(baseline, "on_failure", "error")
+    jobs = [(vid, kit / f"{vid}.nii.gz", volume_path(out, vid)) for vid in todo]
     if workers > 1 and len(todo) > 1:
         from joblib import Parallel, delayed
 
-        jobs = (delayed(_anonymize_one)(baseline, kit / f"{vid}.nii.gz", volume_path(out, vid), max_voxels)
-                for vid in todo)
-        for _ in progress(Parallel(n_jobs=workers, return_as="generator")(jobs), f"anonymise ({name})", show,
-                          total=len(todo)):
-            pass
+        done = Parallel(n_jobs=workers, return_as="generator")(
+            delayed(_anonymize_one)(baseline, src, dst, max_voxels, on_failure) for _, src, dst in jobs)
     else:
-        for vid in progress(todo, f"anonymise ({name})", show):
-            _anonymize_one(baseline, kit / f"{vid}.nii.gz", volume_path(out, vid), max_voxels)
-    write_info(out, SubmissionInfo(team="baseline", system=name,
-                                   description=f"reference defacing baseline '{name}' of the benchmark"))
+        done = (_anonymize_one(baseline, src, dst, max_voxels, on_failure) for _, src, dst in jobs)
+    for (vid, *_), record in zip(jobs, progress(done, f"anonymise ({name})", show, total=len(jobs))):
+        records[vid] = record
+    records = {vid: records[vid] for vid in prepared.ids() if vid in records}
+    write_json(_records_path(out), records)
+    failed = {vid: r["error"] for vid, r in records.items() if "error" in r}
+    if failed:
+        for vid, reason in sorted(failed.items()):
+            print(f"error: {vid}: {reason}", file=sys.stderr)
+        raise BenchmarkError(f"{name}: {len(failed)} of {len(prepared.ids())} volumes could not be anonymised "
+                             "(listed above); baseline.on_failure=copy submits them unchanged, marked as copies",
+                             out)
+    write_info(out, SubmissionInfo(
+        team="baseline", system=name, description=f"reference defacing baseline '{name}' of the benchmark",
+        copied={vid: r["copied"] for vid, r in records.items() if "copied" in r},
+        quality={vid: r["quality"] for vid, r in records.items() if r.get("quality")}))
     return out
+
+
+def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int, on_failure: str = "error") -> dict:
+    """Anonymise one kit volume; its record: ``quality`` (the method's figures), and ``error`` (nothing
+    written) or ``copied`` (the input written unchanged) with the reason when the method refused it."""
+    img = load_volume(src, max_voxels, canonical=False)
+    try:
+        out = baseline.anonymize(img)
+    except BenchmarkError as exc:
+        reason = str(exc)
+        if on_failure != "copy":
+            return {"error": reason}
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+        return {"copied": reason}
+    save_volume(out, dst)
+    return {"quality": baseline.quality(img)}
+
+
+def _records_path(out: Path) -> Path:
+    """Per-volume records (quality, copies, errors) beside the folder, kept while the stamp is unchanged."""
+    return out.parent / f".{out.name}.volumes.json"
+
+
+def _read_records(out: Path) -> dict[str, dict]:
+    try:
+        records = json.loads(_records_path(out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    # a volume that failed has no file and is tried again; one that was copied stays a copy
+    return {vid: r for vid, r in records.items() if isinstance(r, dict) and "error" not in r} \
+        if isinstance(records, dict) else {}
 
 
 def baseline_dir(submissions_dir: str | Path, name: str) -> Path:
@@ -86,11 +137,8 @@ def _start_or_resume(out: Path, stamp: dict) -> None:
     if not same:
         if out.exists():
             shutil.rmtree(out)
+        _records_path(out).unlink(missing_ok=True)
         write_json(path, stamp)
-
-
-def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int) -> None:
-    save_volume(baseline.anonymize(load_volume(src, max_voxels, canonical=False)), dst)
 
 
 def baseline_name(cfg: DictConfig) -> str:

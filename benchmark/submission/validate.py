@@ -267,7 +267,8 @@ def _check_info(root: Path, report: ValidationReport) -> bool:
             raise BenchmarkError(f"{' and '.join(bad)}: use letters, digits, '.', '_' or '-' "
                                  "(at most 64, starting with a letter or digit)", info_path)
         report.team, report.system = info.team, info.system
-        extra = sorted(set(yaml.safe_load(info_path.read_text(encoding="utf-8"))) - {"team", "system", "description"})
+        extra = sorted(set(yaml.safe_load(info_path.read_text(encoding="utf-8"))) -
+                       {"team", "system", "description", "copied", "quality"})
         if extra:
             report.warnings.append(f"{INFO_NAME}: fields ignored: {', '.join(map(str, extra))}")
         return True

@@ -11,13 +11,14 @@ from baselines import Baseline, available, get_baseline
 from baselines.base import head_mask, otsu_threshold
 from benchmark.anatomy.brainmask import BrainMasker
 from benchmark.core.errors import BenchmarkError
-from benchmark.anatomy.template import load_template
+from benchmark.anatomy.template import load_template, template_brain
 from benchmark.anatomy.preservation import brain_preservation
 from benchmark.data.synthetic import SyntheticCohort, generate_cohort
 from tests.helpers import back_to_template_order, dice
 
 NAMES = ["blur", "erase", "facemask", "none", "quickshear", "refacing"]
 MASKED = ("erase", "quickshear")  # baselines built on a deepbet brain mask
+TEMPLATE_BASED = ["blur", "facemask", "refacing"]
 REAL = ["sub-A/ses-supine", "sub-A/ses-prone", "sub-A/ses-leftside", "sub-A/ses-rightside", "sub-B/ses-1"]
 
 
@@ -207,3 +208,50 @@ def test_no_face_detected_after_defacing(scan, name, real_scan_paths, masker):
     assert faces(img), f"no face detected in the front-view render of the original {scan}"
     baseline = get_baseline(name, **({"masker": masker} if name == "quickshear" else {}))
     assert not faces(baseline.anonymize(img)), f"face still detected after {name} on {scan}"
+
+
+@pytest.fixture(scope="module")
+def unplaceable(template_img, tmp_path_factory) -> dict[str, object]:
+    """Volumes where no template face region can be placed, as files (errors must name them)."""
+    folder = tmp_path_factory.mktemp("unplaceable")
+    x = np.asarray(template_img.dataobj, dtype=np.float32)
+    face_front = int(np.nonzero((load_template().keep < 0.5).any(axis=(0, 2)))[0][0])  # first A-P index of the face
+    g = np.indices((96, 96, 96)) - 47.5
+    volumes = {
+        "brain-only": (np.where(template_brain(), x, 0), template_img.affine),  # skull-stripped
+        "face-cropped": (x[:, : face_front - 10], template_img.affine),  # the field of view ends before the face
+        "ball": ((np.sqrt((g ** 2).sum(0)) < 40) * 500.0, np.diag([2.0, 2.0, 2.0, 1.0])),  # not a head
+    }
+    out = {}
+    for name, (data, affine) in volumes.items():
+        path = folder / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(np.ascontiguousarray(data, dtype=np.float32), affine), path)
+        out[name] = path
+    return out
+
+
+@pytest.mark.parametrize("name", TEMPLATE_BASED)
+@pytest.mark.parametrize("case, reason", [
+    ("brain-only", "no face where the template's face lies|did not fit the head"),
+    ("face-cropped", "face lies outside the field of view"),
+    ("ball", "not a head"),
+])
+def test_unplaceable_face_region_raises_naming_the_volume(name, case, reason, unplaceable):
+    img = nib.load(unplaceable[case])
+    with pytest.raises(BenchmarkError, match=reason) as info:
+        get_baseline(name).anonymize(img)
+    assert f"{case}.nii.gz" in str(info.value) and "cannot place the template's face region" in str(info.value)
+
+
+@pytest.mark.parametrize("name", TEMPLATE_BASED)
+def test_template_baselines_record_their_registration_quality(name, template_img):
+    quality = get_baseline(name).quality(template_img)
+    assert set(quality) == {"head_dice", "structure", "face_in_view", "face_tissue"}
+    assert quality["head_dice"] > 0.95 and quality["face_in_view"] == 1.0
+    assert get_baseline("none").quality(template_img) == {}
+
+
+def test_on_failure_is_checked():
+    assert get_baseline("facemask", on_failure="copy").on_failure == "copy"
+    with pytest.raises(BenchmarkError, match="on_failure"):
+        get_baseline("facemask", on_failure="skip")

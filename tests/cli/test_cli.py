@@ -97,3 +97,17 @@ def test_prepare_real_data(real_mri_root, tmp_path):
     (tl,) = make_splits(load_dataset(real_mri_root)).trial_lists  # every session after the first is a trial
     assert f"test/mri2mri: {len(tl.trials)} trials ({sum(t.target for t in tl.trials)} target)" in out.stdout
     assert "photo2mri: skipped" in out.stdout
+
+
+def test_prepare_pairs_contrasts(tmp_path, capsys):
+    root = tiny_cohort(tmp_path / "c", n_persons=3, sessions=2)
+    for pid in ("sub-t01", "sub-t02", "sub-t03"):
+        src = root / pid / "ses-2" / "anat" / f"{pid}_ses-2_T1w.nii.gz"
+        src.rename(src.with_name(f"{pid}_ses-2_T2w.nii.gz"))
+    args = ["prepare", "dataset=bids", f"dataset.root={root}", f"paths.prepared_dir={tmp_path / 'prep'}",
+            "progress=false"]
+    assert main(args) == 2 and "no T1w volume" in capsys.readouterr().err  # T1w only by default
+    assert main([*args, "dataset.contrasts=[T1w,T2w]", "dataset.trial_contrasts=[T2w]"]) == 0
+    assert "test/mri2mri: 9 trials (3 target)" in capsys.readouterr().out
+    key = next((tmp_path / "prep").glob("*/key.tsv")).read_text().splitlines()[1:]
+    assert {tuple(ln.split("\t")[2:5:2]) for ln in key} == {("ses-1", "enroll"), ("ses-2", "trial")}

@@ -2,20 +2,27 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.data.dataset import load_dataset
+from benchmark.data.dataset import load_dataset, natural_key
 from benchmark.core.errors import BenchmarkError
 from tests.helpers import tiny_cohort
 
 
 def test_real_mri_loads_as_it_is(real_mri_root):
+    """Every listed person and every scan on disk is loaded, sessions in natural order, n/a read as unknown."""
     ds = load_dataset(real_mri_root)
-    assert sorted(ds.participants) == sorted(p.name for p in real_mri_root.glob("sub-*") if p.is_dir())
-    a = ds.participant("sub-A")
-    assert list(a.sessions) == ["ses-leftside", "ses-prone", "ses-rightside", "ses-supine"]
+    listed = [ln.split("\t")[0] for ln in (real_mri_root / "participants.tsv").read_text().splitlines()[1:] if ln]
+    assert sorted(ds.participants) == sorted(listed)
+    on_disk = sorted(real_mri_root.glob("sub-*/ses-*/anat/*_T1w.nii*"))
+    loaded = sorted(s.path for p in ds.participants.values() for s in p.sessions.values())
+    assert loaded == on_disk
+    for p in ds.participants.values():
+        assert list(p.sessions) == sorted(p.sessions, key=natural_key)
+        assert all(s.contrast == "T1w" and s.participant_id == p.participant_id for s in p.sessions.values())
+        raw = p.attributes
+        assert (p.age is None) == (raw.get("age", "n/a") == "n/a")
+        assert (p.sex is None) == (raw.get("sex", "n/a") == "n/a")
+    a = ds.participant("sub-A")  # the README's facts about sub-A
     assert a.sex == "M" and a.age == 51
-    assert ds.participant("sub-B").age == 3
-    assert all(ds.participant(p).age is None and ds.participant(p).sex is None for p in ("sub-C", "sub-D"))  # n/a
-    assert all(s.t1w.is_file() for p in ds.participants.values() for s in p.sessions.values())
 
 
 def test_cohort_with_photos(tmp_path):
@@ -58,3 +65,43 @@ def test_missing_folder_and_tsv(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BenchmarkError, match="participants.tsv is missing"):
         load_dataset(tmp_path / "empty")
+
+
+def _rename(root, pid, ses, contrast):
+    """Give a tiny cohort's scan another BIDS suffix."""
+    src = root / pid / ses / "anat" / f"{pid}_{ses}_T1w.nii.gz"
+    return src.rename(src.with_name(f"{pid}_{ses}_{contrast}.nii.gz"))
+
+
+def test_contrasts_are_chosen(tmp_path):
+    root = tiny_cohort(tmp_path / "c", n_persons=2, sessions=2)
+    _rename(root, "sub-t01", "ses-2", "T2w")
+    extra = root / "sub-t02" / "ses-1" / "anat" / "sub-t02_ses-1_FLAIR.nii.gz"
+    extra.write_bytes((root / "sub-t02" / "ses-1" / "anat" / "sub-t02_ses-1_T1w.nii.gz").read_bytes())
+    with pytest.raises(BenchmarkError, match="no T1w volume") as info:  # T1w only, by default
+        load_dataset(root)
+    assert "sub-t01_ses-2_T1w.nii.gz" in str(info.value)
+    ds = load_dataset(root, contrasts=["T1w", "T2w"])
+    assert {k: s.contrast for k, s in ds.participant("sub-t01").sessions.items()} == {"ses-1": "T1w", "ses-2": "T2w"}
+    assert list(ds.participant("sub-t02").sessions) == ["ses-1", "ses-2"]  # its FLAIR is not read
+    ds = load_dataset(root, contrasts=["FLAIR", "T1w", "T2w"])  # a session holding two: one entry each
+    t02 = ds.participant("sub-t02").sessions
+    assert list(t02) == ["ses-1_FLAIR", "ses-1_T1w", "ses-2"]
+    assert t02["ses-1_FLAIR"].path == extra and ds.session("sub-t02", "ses-1_T1w").contrast == "T1w"
+
+
+@pytest.mark.parametrize("contrasts, trial, pattern", [
+    ([], [], "dataset.contrasts"), (["T1w", "../x"], [], "not a suffix"), (["T1w"], ["T2w"], "trial_contrasts"),
+])
+def test_bad_contrast_config(tmp_path, contrasts, trial, pattern):
+    root = tiny_cohort(tmp_path / "c", n_persons=1, sessions=1)
+    with pytest.raises(BenchmarkError, match=pattern):
+        load_dataset(root, contrasts, trial)
+
+
+def test_unknown_ages_and_sexes(tmp_path):
+    root = tiny_cohort(tmp_path / "c", n_persons=3, sessions=1)
+    (root / "participants.tsv").write_text(
+        "participant_id\tage\tsex\nsub-t01\tn/a\tn/a\nsub-t02\tnan\tF\nsub-t03\t41.5\tmale\n")
+    ds = load_dataset(root)
+    assert [(p.age, p.sex) for p in ds.participants.values()] == [(None, None), (None, "F"), (41.5, "M")]

@@ -96,3 +96,19 @@ def test_real_mri(real_mri_root):
     enrolled, n_trials = _expected_volumes(ds, s.persons["test"], "mri2mri")
     assert len(tl.trials) == len(enrolled) * sum(n_trials.values())
     assert sum(t.target for t in tl.trials) == sum(n_trials[p] for p in enrolled)
+
+
+def test_trial_contrasts_pair_enroll_t1w_with_trial_t2w(tmp_path):
+    root = tiny_cohort(tmp_path / "c", n_persons=3, sessions=2)
+    for pid in ("sub-t01", "sub-t02"):  # T2w in session 1: the trial all the same
+        src = root / pid / "ses-1" / "anat" / f"{pid}_ses-1_T1w.nii.gz"
+        src.rename(src.with_name(f"{pid}_ses-1_T2w.nii.gz"))
+    ds = load_dataset(root, contrasts=["T1w", "T2w"], trial_contrasts=["T2w"])
+    s = make_splits(ds)
+    (tl,) = s.trial_lists
+    key = s.volume_key()
+    contrast = {v.pseudonym: ds.session(v.participant_id, v.session_id).contrast for v in s.volumes}
+    assert {contrast[e] for e in tl.enroll} == {"T1w"}
+    assert {contrast[t.trial_id] for t in tl.trials} == {"T2w"}
+    assert sorted(key[t.trial_id].participant_id for t in tl.trials if t.target) == ["sub-t01", "sub-t02"]
+    assert "sub-t03" in tl.enroll.values()  # no T2w: enrolled, impostor trials only

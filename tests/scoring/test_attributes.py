@@ -83,3 +83,14 @@ def test_too_little_data_gives_messages_not_errors():
 def test_tiny_cohorts_do_not_raise(n):
     got, messages = infer(cohort(n=n), n_boot=20)
     assert got["n_persons"] == n and messages
+
+
+def test_unknown_attributes_leave_those_persons_out_with_a_message():
+    data = cohort(n=30)
+    unknown = list(data.age)[:4]
+    for p in unknown:  # participants.tsv: n/a
+        data.age[p], data.sex[p] = None, None
+    got, messages = infer(data, n_boot=0)
+    assert "age_mae" in got and "sex_accuracy" in got  # the others are still scored
+    assert "age: 4 person(s) with an unknown age (n/a) left out" in messages
+    assert "sex: 4 person(s) with an unknown sex (n/a) left out" in messages
