@@ -10,8 +10,9 @@ gives intervals that are too narrow for small cohorts. Here the persons are the 
    against each drawn copy of q; copies of the same person are never paired as non-mated).
 3. Recompute the metric on the weighted trials.
 
-A resample that keeps no mated or no non-mated trial is redrawn (not skipped), so every one of the
-``n`` statistics is defined; this conditions on both classes being present, which matters only
+A resample that keeps no mated or no non-mated trial (or fewer mated trials than the metric's
+``min_mated`` attribute asks, e.g. 2 for the smoothed linkability) is redrawn (not skipped), so every
+one of the ``n`` statistics is defined; this conditions on both classes being present, which matters only
 for cohorts of a handful of persons. The interval is the percentile interval
 [q((1 - level) / 2), q((1 + level) / 2)] of the ``n`` statistics (Efron and Tibshirani 1993,
 ch. 13); the person-level scheme is the "subsets bootstrap" of Bolle, Ratha and Pankanti
@@ -109,7 +110,7 @@ def bootstrap_ci(
         raise BenchmarkError("the trials hold a single class: a bootstrap interval needs mated and non-mated trials")
     srt = _Sorted.of(trials)
     stat = _statistic(metric, srt)
-    draw = _drawer(srt, unit, np.random.default_rng(seed))
+    draw = _drawer(srt, unit, np.random.default_rng(seed), int(getattr(metric, "min_mated", 1)))
     values = np.empty(int(n))
     for i in range(int(n)):
         values[i] = stat(*draw())
@@ -145,8 +146,9 @@ def person_multiplicities(rng: np.random.Generator, n_persons: int) -> np.ndarra
     return np.bincount(rng.integers(0, n_persons, n_persons), minlength=n_persons).astype(np.float64)
 
 
-def _drawer(srt: _Sorted, unit: str, rng: np.random.Generator):
-    """A function returning integer weights (w_mated, w_nonmated) of one valid resample."""
+def _drawer(srt: _Sorted, unit: str, rng: np.random.Generator, min_mated: int = 1):
+    """A function returning integer weights (w_mated, w_nonmated) of one valid resample (at least
+    ``min_mated`` mated and one non-mated trial, counted with their weights)."""
     if unit == "trial":
         k, size = srt.sm.size, srt.sm.size + srt.sn.size
 
@@ -166,7 +168,7 @@ def _drawer(srt: _Sorted, unit: str, rng: np.random.Generator):
     def draw():
         for _ in range(_MAX_REDRAWS):
             wm, wn = raw()
-            if wm.any() and wn.any():
+            if wm.sum() >= min_mated and wn.any():
                 return wm, wn
         raise BenchmarkError(
             f"{_MAX_REDRAWS} resamples in a row lost the mated or the non-mated class; "

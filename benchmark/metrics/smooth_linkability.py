@@ -35,3 +35,6 @@ def smooth_linkability(mated, nonmated, omega: float = 1.0) -> float:
         raise BenchmarkError(f"smoothed linkability needs at least 2 mated scores (one is left out), got {m.size}")
     pooled = np.concatenate([m, n])
     return float(rows_dsys(m, np.zeros(m.size, np.int64), 1, pooled, omega)[0])
+
+
+smooth_linkability.min_mated = 2  # read by bootstrap_ci: resamples with fewer mated trials are redrawn

@@ -125,3 +125,21 @@ def test_bootstrap_checks():
     one = Trials(np.array([1.0, 2.0]), np.array([True, True]), ["A", "B"], ["A", "B"])
     with pytest.raises(BenchmarkError, match="single class"):
         bootstrap_ci(eer, one)
+
+
+def test_bootstrap_redraws_resamples_with_too_few_mated_for_the_metric():
+    """Two persons with one mated trial each: some person resamples keep a single mated score, which the
+    smoothed linkability cannot take; they are redrawn instead of failing the interval."""
+    import benchmark.metrics as M
+    from benchmark.metrics.bootstrap import Trials
+
+    rng = np.random.default_rng(0)
+    persons = ["a", "b", "c"]
+    enroll, trial, mated, scores = [], [], [], []
+    for e in persons[:2]:
+        for t in persons:
+            enroll.append(e), trial.append(t), mated.append(e == t)
+            scores.append(rng.normal(2.0 if e == t else 0.0))
+    tr = Trials(np.array(scores), np.array(mated), np.array(enroll), np.array(trial))
+    lo, hi = M.bootstrap_ci(M.smooth_linkability, tr, n=200, seed=1)
+    assert 0.0 <= lo <= hi <= 1.0
