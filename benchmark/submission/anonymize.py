@@ -12,35 +12,45 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from benchmark.data.volume import load_volume, save_volume
+from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_json
 from benchmark.data.prepare import Prepared
 from benchmark.core.progress import progress
 from benchmark.core.provenance import code_hash
+from benchmark.core.shards import Sharding, run_shards, shard_of
 from benchmark.submission.format import SubmissionInfo, volume_path, write_info
 
 
 def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool = True,
-                  workers: int = 1) -> Path:
+                  workers: int = 1, shards: Sharding | None = None) -> Path:
     """Anonymise every kit volume with ``baseline``; volumes already written are skipped.
 
-    ``workers`` > 1 runs volumes in parallel processes (joblib); each volume's result does not depend
-    on the others, so the files are the same as a serial run's.
+    ``workers`` > 1 runs volumes in parallel processes (joblib); ``shards`` with ``n`` > 1 runs them as
+    ``n`` submitit jobs (:mod:`benchmark.core.shards`), each writing volumes ``i::n``. Each volume's result
+    does not depend on the others, so the files are the same as a serial run's. ``submission.yaml``, which
+    marks the folder finished, is written only once every volume is there.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.parent / f".{out.name}.lock", "w") as lock:  # concurrent jobs: one writes, the rest find it done
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return _anonymize_kit(prepared, baseline, out, name, max_voxels, show, workers)
+            return _anonymize_kit(prepared, baseline, out, name, max_voxels, show, workers, shards)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool,
-                   workers: int) -> Path:
+                   workers: int, shards: Sharding | None) -> Path:
     _start_or_resume(out, baseline_stamp(prepared, baseline))
     todo = [vid for vid in prepared.ids() if not volume_path(out, vid).is_file()]
     kit = prepared.kit / "volumes"
-    if workers > 1 and len(todo) > 1:
+    if shards is not None and shards.n > 1 and len(todo) > 1:
+        run_shards(shards, _anonymize_shard, baseline, kit.resolve(), out.resolve(), todo, max_voxels)
+        missing = [vid for vid in todo if not volume_path(out, vid).is_file()]
+        if missing:
+            raise BenchmarkError(f"{out}: {len(missing)} volume(s) not written by the shard jobs, e.g. {missing[0]}")
+        print(f"anonymise ({name}): {len(todo)} volumes in {shards.n} shards ({shards.executor.cluster})", flush=True)
+    elif workers > 1 and len(todo) > 1:
         from joblib import Parallel, delayed
 
         jobs = (delayed(_anonymize_one)(baseline, kit / f"{vid}.nii.gz", volume_path(out, vid), max_voxels)
@@ -87,6 +97,14 @@ def _start_or_resume(out: Path, stamp: dict) -> None:
         if out.exists():
             shutil.rmtree(out)
         write_json(path, stamp)
+
+
+def _anonymize_shard(baseline, kit: Path, out: Path, todo: list[str], max_voxels: int, index: int, n: int) -> int:
+    """One shard job: anonymise volumes ``todo[index::n]``; how many."""
+    mine = shard_of(todo, index, n)
+    for vid in mine:
+        _anonymize_one(baseline, kit / f"{vid}.nii.gz", volume_path(out, vid), max_voxels)
+    return len(mine)
 
 
 def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int) -> None:
