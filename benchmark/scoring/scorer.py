@@ -73,7 +73,8 @@ class Scorer:
         self.key = prepared.splits.volume_key()
         self.failures: dict[str, str] = {}
 
-    def _safe(self, sample_id: str, fn: Callable[[], Embedding]) -> Embedding | None:
+    def safe(self, sample_id: str, fn: Callable[[], Embedding]) -> Embedding | None:
+        """``fn()``, or None with the failure recorded under ``sample_id`` (a sample that failed is not retried)."""
         if sample_id in self.failures:
             return None
         try:
@@ -87,15 +88,15 @@ class Scorer:
     def original_volume(self, attack: Attack, vid: str) -> Embedding | None:
         v = self.key[vid]
         path = self.prepared.dataset.session(v.participant_id, v.session_id).t1w
-        return self._safe(vid, lambda: attack.embed_volume_file(path))
+        return self.safe(vid, lambda: attack.embed_volume_file(path))
 
     def submitted_volume(self, attack: Attack, vid: str) -> Embedding | None:
-        return self._safe(vid, lambda: attack.embed_volume_file(volume_path(self.submission, vid)))
+        return self.safe(vid, lambda: attack.embed_volume_file(volume_path(self.submission, vid)))
 
     def photos(self, attack: Attack, enroll_id: str) -> Embedding | None:
         pid = self.prepared.splits.enrollments[enroll_id]
         paths = self.prepared.dataset.participant(pid).photos
-        return self._safe(enroll_id, lambda: attack.embed_photo_files(paths))
+        return self.safe(enroll_id, lambda: attack.embed_photo_files(paths))
 
     def score(self, tl: TrialList, attack: Attack, attack_name: str, knowledge: str,
               trial_attack: Attack | None = None) -> TrialScores:

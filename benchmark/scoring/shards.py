@@ -2,8 +2,10 @@
 
 :func:`work_items` lists what scoring embeds or measures per volume: for each trial list scored, attack
 and knowledge level, the enrollment samples (original volumes, anonymised ones for lazy-informed mri2mri,
-or photographs) and the anonymised trial volumes (with ``fill`` for lazy-informed photo2mri), and with
-``scoring.utility`` the brain masks of each trial pair. :func:`fill_shard` computes the items ``i::n``
+or photographs) and the anonymised trial volumes (with ``fill`` for lazy-informed photo2mri); for the
+semi-informed level the training pool in the adaptation's views (original and anonymised volumes,
+photographs; not with ``scoring.adapt.finetune.network``, whose fine-tuned recogniser the assembling
+process trains first); with ``scoring.utility`` the brain masks of each trial pair. :func:`fill_shard` computes the items ``i::n``
 into the content-addressed cache under ``paths.cache_dir`` (embeddings, brain masks); :func:`fill_cache`
 runs every shard as a submitit job (:func:`benchmark.core.shards.run_shards`) and waits. The normal
 scoring that follows in the assembling process then reads the cache, and fits, adapts (semi-informed),
@@ -13,6 +15,7 @@ is not cached; the assembling process meets the same failure and records it in `
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +23,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from benchmark.anatomy.preservation import brain_preservation
+from benchmark.attacks import Attack
+from benchmark.attacks.adapt import pool_variant, pool_views
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.keys import LAZY_INFORMED, MRI2MRI, PHOTO2MRI
+from benchmark.core.keys import LAZY_INFORMED, MRI2MRI, PHOTO2MRI, SEMI_INFORMED, TRAIN
 from benchmark.core.shards import run_shards, shard_of, sharding
 from benchmark.data.prepare import Prepared
 from benchmark.data.volume import load_volume
@@ -30,12 +35,14 @@ from benchmark.scoring.scorer import Scorer
 from benchmark.submission.format import volume_path
 
 ORIGINAL, SUBMITTED, PHOTOS, UTILITY = "original", "submitted", "photos", "utility"
+POOL_ORIGINAL, POOL_SUBMITTED, POOL_PHOTOS = "pool_original", "pool_submitted", "pool_photos"
 
 
 @dataclass(frozen=True, order=True)
 class WorkItem:
-    """One per-volume product: ``kind`` (original, submitted, photos, utility) of sample ``sample_id``,
-    embedded by ``attack`` (with ``fill``: the removed face reconstructed); utility items have no attack."""
+    """One per-volume product: ``kind`` of sample ``sample_id`` (a volume's pseudonym, an enrollment id, a
+    pool person), embedded by ``attack`` (with ``fill``: the removed face reconstructed); utility items
+    have no attack."""
 
     kind: str
     sample_id: str
@@ -58,6 +65,11 @@ def work_items(cfg: DictConfig, prepared: Prepared) -> list[WorkItem]:
                 items |= {WorkItem(kind, e, name) for e in tl.enroll}
                 fill = lazy and tl.condition != MRI2MRI
                 items |= {WorkItem(SUBMITTED, t, name, fill) for t in trial_ids}
+    if SEMI_INFORMED in sc.knowledge and not sc.adapt.finetune.network:
+        train = [v for v in prepared.splits.volumes if v.role == TRAIN]
+        for name in attack_nodes(cfg):
+            items |= {WorkItem(kind, v.pseudonym, name) for v in train for kind in (POOL_ORIGINAL, POOL_SUBMITTED)}
+            items |= {WorkItem(POOL_PHOTOS, v.participant_id, name) for v in train}
     if sc.utility:
         items |= {WorkItem(UTILITY, v.pseudonym) for v in prepared.splits.volumes
                   if v.split in sc.splits and v.role == "trial"}
@@ -67,21 +79,37 @@ def work_items(cfg: DictConfig, prepared: Prepared) -> list[WorkItem]:
 def fill_shard(cfg: DictConfig, prepared: Prepared, submission: Path, index: int, n: int) -> dict[str, int]:
     """Compute shard ``index`` of ``n`` of :func:`work_items` into the cache; counts of items done and failed."""
     os.environ["BENCHMARK_CACHE_DIR"] = str(cfg.paths.cache_dir)  # brain masks share the run's cache
-    nodes = attack_nodes(cfg)
-    attacks: dict = {}
     scorer = Scorer(prepared, submission, show=False)
     mine = shard_of(work_items(cfg, prepared), index, n)
+    attack = functools.lru_cache(maxsize=None)(functools.partial(_attack, cfg))
+    embed = {ORIGINAL: scorer.original_volume, SUBMITTED: scorer.submitted_volume, PHOTOS: scorer.photos}
     for item in mine:
         if item.kind == UTILITY:
             _utility(cfg, prepared, scorer, item.sample_id)
-            continue
-        key = (item.attack, item.fill)
-        if key not in attacks:
-            extra = {"fill": True} if item.fill else {}
-            attacks[key] = build_attack(cfg, item.attack, nodes[item.attack], **extra)
-        embed = {ORIGINAL: scorer.original_volume, SUBMITTED: scorer.submitted_volume, PHOTOS: scorer.photos}
-        embed[item.kind](attacks[key], item.sample_id)
+        elif item.kind in embed:
+            embed[item.kind](attack(item.attack, item.fill, pool=False), item.sample_id)
+        else:  # the pool's photographs are embedded in the attack's own views
+            _pool(prepared, scorer, attack(item.attack, False, pool=item.kind != POOL_PHOTOS), item)
     return {"items": len(mine), "failed": len(scorer.failures)}
+
+
+def _attack(cfg: DictConfig, name: str, fill: bool, pool: bool) -> Attack:
+    """The attack ``name`` as scoring builds it: with ``fill``, or rendering the pool's views (``pool``)."""
+    base = build_attack(cfg, name, attack_nodes(cfg)[name], **({"fill": True} if fill else {}))
+    return pool_variant(base, pool_views(base, cfg.scoring.adapt.views)) if pool else base
+
+
+def _pool(prepared: Prepared, scorer: Scorer, attack: Attack, item: WorkItem) -> None:
+    """One pool sample as :func:`benchmark.attacks.adapt.embed_pool` embeds it (cached)."""
+    if item.kind == POOL_PHOTOS:
+        photos = prepared.dataset.participant(item.sample_id).photos
+        if photos:
+            scorer.safe(item.sample_id, lambda: attack.embed_photo_files(photos))
+        return
+    v = scorer.key[item.sample_id]
+    path = (prepared.dataset.session(v.participant_id, v.session_id).t1w if item.kind == POOL_ORIGINAL
+            else volume_path(scorer.submission, item.sample_id))
+    scorer.safe(f"{item.sample_id} ({item.kind})", lambda: attack.embed_volume_file(path))
 
 
 def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, vid: str) -> None:

@@ -51,11 +51,15 @@ def test_sharded_anonymize_writes_the_unsharded_volumes(cohort):
 
 
 def test_shards_cover_every_item_once(cohort):
-    cfg = compose(_common(cohort) + [f"paths.cache_dir={cohort / 'cache-a'}", "scoring.utility=true", *SCORE[:2]])
+    cfg = compose(_common(cohort) + [f"paths.cache_dir={cohort / 'cache-a'}", "scoring.utility=true", "attack=geo", "splits.min_persons=2",
+                                     "scoring.knowledge=[ignorant,lazy_informed,semi_informed]"])
     items = work_items(cfg, prepare(cfg))
+    assert len(set(items)) == len(items)
     shards = [shard_of(items, i, 3) for i in range(3)]
     assert sorted(x for s in shards for x in s) == items
-    assert {x.kind for x in items} == {"original", "submitted", "photos", "utility"}
+    assert {x.kind for x in items} == {"original", "submitted", "photos", "utility", "pool_original",
+                                       "pool_submitted", "pool_photos"}
+    assert any(x.fill for x in items) and not all(x.fill for x in items)
 
 
 def test_sharded_score_equals_unsharded(cohort):
