@@ -80,7 +80,7 @@ def table(persons: list[int], rows: list[dict[str, float]], lines: dict[str, tup
     out = ["| persons | " + " | ".join(stages) + " |", "|---" * (len(stages) + 1) + "|"]
     out += [f"| {n} | " + " | ".join(f"{r.get(s, 0.0):.0f}" for s in stages) + " |" for n, r in zip(persons, rows)]
     if lines:
-        out.append("| fit: a + b * persons | " + " | ".join(f"{lines[s][0]:.0f} + {lines[s][1]:.2f} n" for s in stages)
+        out.append("| fit: a + b * persons | " + " | ".join(f"{lines[s][0]:.0f} {lines[s][1]:+.2f} n" for s in stages)
                    + " |")
     return "\n".join(out)
 
