@@ -62,6 +62,13 @@ def shard_of(items: Sequence[T], index: int, n: int) -> list[T]:
     return list(items[index::n])
 
 
+def _last_error(message: str) -> str:
+    """The exception line of submitit's failure message (its trace sits between two rules of dashes)."""
+    parts = message.split("\n----------------------\n")
+    lines = [line for line in (parts[1] if len(parts) > 2 else message).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no message"
+
+
 def run_shards(sharding: Sharding, fn: Callable[..., T], *args: Any) -> list[T]:
     """``[fn(*args, i, n) for i in range(n)]``, each call a submitit job; waits for all, raises if one failed."""
     n, executor, folder = sharding.n, sharding.executor, sharding.folder
@@ -77,7 +84,6 @@ def run_shards(sharding: Sharding, fn: Callable[..., T], *args: Any) -> list[T]:
         try:
             out.append(job.result())
         except (submitit.core.utils.FailedJobError, submitit.core.utils.UncompletedJobError) as exc:
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            raise BenchmarkError(f"shard {i} of {n} (job {job.job_id}, logs in {folder}) failed: "
-                                 f"{lines[-1] if lines else type(exc).__name__}") from None
+            raise BenchmarkError(f"shard {i} of {n} (job {job.job_id}) failed: {_last_error(str(exc))} "
+                                 f"(log: {job.paths.stderr})") from None
     return out
