@@ -20,13 +20,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from benchmark.anatomy.preservation import brain_preservation
 from benchmark.attacks import Attack
 from benchmark.attacks.adapt import pool_variant, pool_views
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.keys import LAZY_INFORMED, MRI2MRI, PHOTO2MRI, SEMI_INFORMED, TRAIN
+from benchmark.core.keys import CONDITIONS, LAZY_INFORMED, MRI2MRI, PHOTO2MRI, SEMI_INFORMED, TRAIN
 from benchmark.core.shards import run_shards, shard_of, sharding
 from benchmark.data.prepare import Prepared
 from benchmark.data.volume import load_volume
@@ -53,12 +54,17 @@ class WorkItem:
 def work_items(cfg: DictConfig, prepared: Prepared) -> list[WorkItem]:
     """Every per-volume item scoring ``cfg`` computes for a submission, each once, in a fixed order."""
     sc = cfg.scoring
+    # the conditions each attack scores (volume-only attacks such as shape skip photo2mri)
+    served = {name: getattr(get_class(node["_target_"]), "conditions", CONDITIONS)
+              for name, node in attack_nodes(cfg).items()}
     items: set[WorkItem] = set()
     for tl in prepared.splits.trial_lists:
         if tl.split not in sc.splits or tl.condition not in sc.conditions:
             continue
         trial_ids = {t.trial_id for t in tl.trials}
         for name in attack_nodes(cfg):
+            if tl.condition not in served[name]:
+                continue
             for level in sc.knowledge:
                 lazy = level == LAZY_INFORMED
                 kind = PHOTOS if tl.condition == PHOTO2MRI else (SUBMITTED if lazy else ORIGINAL)
@@ -69,7 +75,8 @@ def work_items(cfg: DictConfig, prepared: Prepared) -> list[WorkItem]:
         train = [v for v in prepared.splits.volumes if v.role == TRAIN]
         for name in attack_nodes(cfg):
             items |= {WorkItem(kind, v.pseudonym, name) for v in train for kind in (POOL_ORIGINAL, POOL_SUBMITTED)}
-            items |= {WorkItem(POOL_PHOTOS, v.participant_id, name) for v in train}
+            if PHOTO2MRI in served[name]:
+                items |= {WorkItem(POOL_PHOTOS, v.participant_id, name) for v in train}
     if sc.utility:
         items |= {WorkItem(UTILITY, v.pseudonym) for v in prepared.splits.volumes
                   if v.split in sc.splits and v.role == "trial"}
