@@ -16,6 +16,7 @@ from benchmark.cli.evaluate import evaluate
 from benchmark.cli.pipeline import run as run_pipeline
 from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.shards import sharding
 from benchmark.data.prepare import prepare, prepared_root, summary
 from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
 from benchmark.submission.anonymize import anonymize_kit, baseline_dir, baseline_name
@@ -35,7 +36,7 @@ def anonymize_command(cfg: DictConfig) -> int:
     name = baseline_name(cfg)
     out = baseline_dir(cfg.paths.submissions_dir, name)
     anonymize_kit(prepared, registry.build("baseline", node=cfg.baseline), out, name, cfg.limits.max_voxels,
-                  cfg.progress, cfg.workers)
+                  cfg.progress, cfg.workers, sharding(cfg))
     print(out)
     return 0
 

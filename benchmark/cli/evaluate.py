@@ -20,11 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 import benchmark.scoring.result_cache as result_cache
 from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.shards import sharding
 from benchmark.core.files import write_json, write_text
 from benchmark.data.prepare import Prepared
 from benchmark.scoring import reference
 from benchmark.scoring.results import Reference, Results, Validation
 from benchmark.scoring.score import score_submission
+from benchmark.scoring.shards import fill_cache
 from benchmark.submission.anonymize import anonymize_kit
 from benchmark.submission.unpack import is_archive, scratch_target
 from benchmark.submission.validate import report_path, validate_submission, validation_config, write_report
@@ -64,6 +66,7 @@ def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> R
         result_cache.copy_artifacts(results, folder, out_dir)
         results.reused = str(folder)  # provenance: these figures were computed by an earlier run
         return results
+    fill_cache(cfg, prepared, root)  # scoring.shards > 1: the per-volume work as jobs first
     results = score_submission(cfg, prepared, root, out_dir)
     result_cache.save(cfg, entry, results, out_dir, cfg.scoring.plots)
     return results
@@ -101,6 +104,7 @@ def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry:
     ref_cfg = OmegaConf.merge(cfg, {"scoring": {"plots": False, "reference": False}})
     tmp = Path(tempfile.mkdtemp(prefix="reference-"))
     try:
+        fill_cache(ref_cfg, prepared, none_dir)
         results = score_submission(ref_cfg, prepared, none_dir, tmp)
         result_cache.save(cfg, entry, results, tmp, plots=False)
         return results, ""
@@ -113,7 +117,8 @@ def _reference_block(cfg: DictConfig, prepared: Prepared, results: Results) -> t
     none_dir = reference.reference_dir(cfg)
     if not (none_dir / "submission.yaml").is_file():
         anonymize_kit(prepared, registry.build("baseline", reference.REFERENCE_BASELINE), none_dir,
-                      reference.REFERENCE_BASELINE, cfg.limits.max_voxels, cfg.progress, cfg.workers)
+                      reference.REFERENCE_BASELINE, cfg.limits.max_voxels, cfg.progress, cfg.workers,
+                      sharding(cfg))
     ref, entry = reference.cached(cfg, prepared)
     was_cached = ref is not None
     if ref is None:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from benchmark.cli.evaluate import evaluate
 from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.shards import sharding
 from benchmark.data.prepare import prepare, summary
 from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
 from benchmark.scoring.reference import REFERENCE_BASELINE
@@ -83,7 +84,8 @@ def run(cfg: DictConfig) -> int:
         # the chosen baseline (run baseline=X ...) carries the command line's overrides (baseline.seed=...)
         baseline = (registry.build("baseline", node=cfg.baseline) if name == chosen
                     else registry.build("baseline", name))
-        anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers)
+        anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers,
+                      sharding(cfg))
         submissions.append(out)
         t = lap("anonymise", t)
     submissions += [Path(s) for s in cfg.submissions]

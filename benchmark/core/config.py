@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.keys import CONDITIONS, KNOWLEDGE, TEST
+from benchmark.core.shards import ExecutorConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 DEFAULT_MAX_VOXELS = 1 << 28  # a header declaring more voxels is refused before any array is allocated
@@ -140,6 +141,10 @@ class ScoringConfig:
     reference: bool = True  # add the 'none' baseline's figures as results.json's reference block
     plots: bool = True  # DET, CMC and linkability plots
     reuse: bool = True  # an unchanged submission's cached results (benchmark.scoring.result_cache); false: score anew
+    # > 1: the per-volume work (embeddings, brain masks; anonymisation of the baselines) runs as this many
+    # submitit jobs filling the shared cache, then this process assembles the results (benchmark.scoring.shards)
+    shards: int = 1
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
 
 @dataclass

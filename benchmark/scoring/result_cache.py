@@ -1,7 +1,7 @@
 """Scored results kept by everything they depend on, so that an unchanged submission is scored once.
 
 Scoring a submission is a pure function of its volumes and ``submission.yaml``, the prepared cohort,
-the scoring config (``scoring.*`` but ``plots``, ``reference`` and ``reuse``), the seed, the limits,
+the scoring config (``scoring.*`` but ``plots``, ``reference``, ``reuse``, ``shards`` and ``executor``), the seed, the limits,
 the attacks' configs and the code scoring runs (:func:`code_modules`: the scoring path and the modules of
 the classes the attack configs instantiate, hashed by :func:`benchmark.core.provenance.code_hash`; never the
 leaderboard, tracking or command-line code). :func:`key` hashes all of them; an entry
@@ -33,7 +33,7 @@ from benchmark.scoring.attackers import attack_nodes
 from benchmark.submission.format import volume_path
 
 VERSION = 1  # bump when cached figures change meaning without a code change
-NOT_FIGURES = ("plots", "reference", "reuse")  # scoring switches that change no figure
+NOT_FIGURES = ("plots", "reference", "reuse", "shards", "executor")  # scoring switches that change no figure
 RESULTS = "results.json"
 META = "entry.json"
 SCORING = "benchmark.scoring.score"  # the scoring path: its imports reach the metrics, the scorer, the adaptation

@@ -91,8 +91,8 @@ class Scorer:
         self.failures: dict[tuple[str, str, str], str] = {}
         self._failed: dict[tuple[str, str, int], str] = {}  # (what, sample, attack object) -> reason: tried once
 
-    def _safe(self, sample_id: str, what: str, attack: Attack, where: str | None,
-              fn: Callable[[], Embedding]) -> Embedding | None:
+    def safe(self, sample_id: str, what: str, attack: Attack, where: str | None,
+             fn: Callable[[], Embedding]) -> Embedding | None:
         memo = (what, sample_id, id(attack))
         reason = self._failed.get(memo)
         if reason is None:
@@ -108,16 +108,16 @@ class Scorer:
     def original_volume(self, attack: Attack, vid: str, where: str | None = None) -> Embedding | None:
         v = self.key[vid]
         path = self.prepared.dataset.session(v.participant_id, v.session_id).path
-        return self._safe(vid, "original", attack, where, lambda: attack.embed_volume_file(path))
+        return self.safe(vid, "original", attack, where, lambda: attack.embed_volume_file(path))
 
     def submitted_volume(self, attack: Attack, vid: str, where: str | None = None) -> Embedding | None:
-        return self._safe(vid, "anonymised", attack, where,
+        return self.safe(vid, "anonymised", attack, where,
                           lambda: attack.embed_volume_file(volume_path(self.submission, vid)))
 
     def photos(self, attack: Attack, enroll_id: str, where: str | None = None) -> Embedding | None:
         pid = self.prepared.splits.enrollments[enroll_id]
         paths = self.prepared.dataset.participant(pid).photos
-        return self._safe(enroll_id, "photos", attack, where, lambda: attack.embed_photo_files(paths))
+        return self.safe(enroll_id, "photos", attack, where, lambda: attack.embed_photo_files(paths))
 
     def failure_list(self) -> list[dict[str, str]]:
         """results.json's ``failures``: one entry per (sample, attacker, what), sorted."""

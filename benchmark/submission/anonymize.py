@@ -23,42 +23,47 @@ from benchmark.core.files import atomic_path, write_json
 from benchmark.data.prepare import Prepared
 from benchmark.core.progress import progress
 from benchmark.core.provenance import code_hash
+from benchmark.core.shards import Sharding, run_shards, shard_of
 from benchmark.submission.format import SubmissionInfo, volume_path, write_info
 
 
 def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool = True,
-                  workers: int = 1) -> Path:
+                  workers: int = 1, shards: Sharding | None = None) -> Path:
     """Anonymise every kit volume with ``baseline``; volumes already written are skipped.
 
-    ``workers`` > 1 runs volumes in parallel processes (joblib); each volume's result does not depend
-    on the others, so the files are the same as a serial run's.
+    ``workers`` > 1 runs volumes in parallel processes (joblib); ``shards`` with ``n`` > 1 runs them as
+    ``n`` submitit jobs (:mod:`benchmark.core.shards`), each writing volumes ``i::n``. Each volume's result
+    does not depend on the others, so the files are the same as a serial run's. ``submission.yaml``, which
+    marks the folder finished, is written only once every volume is there.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.parent / f".{out.name}.lock", "w") as lock:  # concurrent jobs: one writes, the rest find it done
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return _anonymize_kit(prepared, baseline, out, name, max_voxels, show, workers)
+            return _anonymize_kit(prepared, baseline, out, name, max_voxels, show, workers, shards)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool,
-                   workers: int) -> Path:
+                   workers: int, shards: Sharding | None) -> Path:
     _start_or_resume(out, baseline_stamp(prepared, baseline))
     records = _read_records(out)
     todo = [vid for vid in prepared.ids() if not volume_path(out, vid).is_file()]
     kit = prepared.kit / "volumes"
     on_failure = getattr(baseline, "on_failure", "error")
-    jobs = [(vid, kit / f"{vid}.nii.gz", volume_path(out, vid)) for vid in todo]
-    if workers > 1 and len(todo) > 1:
-        from joblib import Parallel, delayed
-
-        done = Parallel(n_jobs=workers, return_as="generator")(
-            delayed(_anonymize_one)(baseline, src, dst, max_voxels, on_failure) for _, src, dst in jobs)
+    if shards is not None and shards.n > 1 and len(todo) > 1:
+        for part in run_shards(shards, _anonymize_shard, baseline, kit.resolve(), out.resolve(), todo, max_voxels,
+                               on_failure):
+            records.update(part)
+        print(f"anonymise ({name}): {len(todo)} volumes in {shards.n} shards ({shards.executor.cluster})", flush=True)
     else:
-        done = (_anonymize_one(baseline, src, dst, max_voxels, on_failure) for _, src, dst in jobs)
-    for (vid, *_), record in zip(jobs, progress(done, f"anonymise ({name})", show, total=len(jobs))):
-        records[vid] = record
+        records.update(_anonymize_here(baseline, kit, out, todo, max_voxels, on_failure, workers,
+                                       f"anonymise ({name})", show))
+    unrecorded = [vid for vid in todo if vid not in records]
+    if unrecorded:
+        raise BenchmarkError(f"{len(unrecorded)} volume(s) got no record from the anonymisation, e.g. {unrecorded[0]}",
+                             out)
     records = {vid: records[vid] for vid in prepared.ids() if vid in records}
     write_json(_records_path(out), records)
     failed = {vid: r["error"] for vid, r in records.items() if "error" in r}
@@ -139,6 +144,27 @@ def _start_or_resume(out: Path, stamp: dict) -> None:
             shutil.rmtree(out)
         _records_path(out).unlink(missing_ok=True)
         write_json(path, stamp)
+
+
+def _anonymize_here(baseline, kit: Path, out: Path, todo: list[str], max_voxels: int, on_failure: str,
+                    workers: int, label: str, show: bool) -> dict[str, dict]:
+    """Anonymise ``todo`` in this process (or ``workers`` processes); their records."""
+    jobs = [(kit / f"{vid}.nii.gz", volume_path(out, vid)) for vid in todo]
+    if workers > 1 and len(todo) > 1:
+        from joblib import Parallel, delayed
+
+        done = Parallel(n_jobs=workers, return_as="generator")(
+            delayed(_anonymize_one)(baseline, src, dst, max_voxels, on_failure) for src, dst in jobs)
+    else:
+        done = (_anonymize_one(baseline, src, dst, max_voxels, on_failure) for src, dst in jobs)
+    return dict(zip(todo, progress(done, label, show, total=len(jobs))))
+
+
+def _anonymize_shard(baseline, kit: Path, out: Path, todo: list[str], max_voxels: int, on_failure: str,
+                     index: int, n: int) -> dict[str, dict]:
+    """One shard job: anonymise volumes ``todo[index::n]``; their records."""
+    return {vid: _anonymize_one(baseline, kit / f"{vid}.nii.gz", volume_path(out, vid), max_voxels, on_failure)
+            for vid in shard_of(todo, index, n)}
 
 
 def baseline_name(cfg: DictConfig) -> str:

@@ -184,8 +184,8 @@ def adapt_network(base: ArcFaceAttack, pool: Pool, cfg: AdaptConfig, cache_root:
     return AdaptedArcFaceAttack(**options, head_weights=str(head_file), head_sha256=sha256_file(head_file))
 
 
-def _views(base: Attack, extra: Sequence[dict]) -> list[dict]:
-    """The attack's own views first, then the augmentation views it lacks."""
+def pool_views(base: Attack, extra: Sequence[dict]) -> list[dict]:
+    """The views the pool is embedded in: the attack's own views first, then the augmentation views it lacks."""
     views = [dict(v) for v in base.views]
     for v in extra:
         v = dict(v)
@@ -194,10 +194,15 @@ def _views(base: Attack, extra: Sequence[dict]) -> list[dict]:
     return views
 
 
+def pool_variant(attack: Attack, views: Sequence[dict]) -> Attack:
+    """The attack rendering ``views`` (itself when they are its own): it embeds the pool volumes."""
+    return dataclasses.replace(attack, views=list(views)) if list(views) != list(attack.views) else attack
+
+
 def embed_pool(attack: Attack, pool: Pool, views: Sequence[dict], show: bool = True) -> list[PoolItem]:
     """Every pool sample embedded by ``attack`` in ``views`` (templates in the attack's own views)."""
     n_own = len(attack.views)
-    variant = dataclasses.replace(attack, views=list(views)) if list(views) != list(attack.views) else attack
+    variant = pool_variant(attack, views)
     items: list[PoolItem] = []
     # anonymised first: they are the submission's; originals and photos come from the cache after one run
     volumes = [(p, person, ses, ANONYMISED) for p, person, ses in pool.anonymised] + \
@@ -230,7 +235,7 @@ def adapt_attack(base: Attack, pool: Pool, cfg: AdaptConfig, cache_root: str | P
     inner: Attack = base
     if cfg.finetune.network and isinstance(base, ArcFaceAttack):
         inner = adapt_network(base, pool, cfg, cache_root, show)
-    items = embed_pool(inner, pool, _views(inner, cfg.views), show)
+    items = embed_pool(inner, pool, pool_views(inner, cfg.views), show)
     embedded = time.perf_counter()
     normalise_raw = isinstance(inner, ArcFaceAttack)
     cand, log = select(inner, items, cfg, normalise_raw)
