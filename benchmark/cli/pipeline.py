@@ -62,23 +62,39 @@ def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, th
 
 
 def run(cfg: DictConfig) -> int:
-    start = time.perf_counter()
+    """prepare -> anonymise with the baselines -> validate, score and track -> leaderboard; the time of each."""
     stages: dict[str, float] = {}
-
-    def lap(stage: str, t0: float) -> float:
-        now = time.perf_counter()
-        stages[stage] = stages.get(stage, 0.0) + now - t0
-        return now
-
+    t0 = time.perf_counter()
     prepared = prepare(cfg)
     print(summary(prepared))
-    t = lap("prepare", start)
-    submissions: list[Path] = []
-    # the none baseline (the original volumes) is always scored, first: the reference, the attack's strength
+    stages["prepare"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    submissions = _anonymise_baselines(cfg, prepared) + [Path(s) for s in cfg.submissions]
+    if not submissions:
+        raise BenchmarkError("nothing to score: give baselines=[...] or submissions=[dir, ...]")
+    stages["anonymise"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _score_all(cfg, prepared, submissions)
+    stages["validate and score"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lb = leaderboard_config(cfg)
+    board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)
+    stages["leaderboard"] = time.perf_counter() - t
+    print()
+    print(terminal_table(board))
+    print(f"\nleaderboard: {board / 'index.html'}  ({time.perf_counter() - t0:.0f} s: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
+    return 0
+
+
+def _anonymise_baselines(cfg: DictConfig, prepared) -> list[Path]:
+    """Each baseline's submission folder, written (or resumed); the none baseline always, first: the
+    reference, the attack's strength."""
     baselines = [REFERENCE_BASELINE] + [b for b in cfg.baselines if b != REFERENCE_BASELINE]
     if REFERENCE_BASELINE not in cfg.baselines:
         print(f"scoring the '{REFERENCE_BASELINE}' baseline too, as the reference (the attack's strength)")
     chosen = baseline_name(cfg) if cfg.get("baseline") is not None else None
+    folders = []
     for name in baselines:
         out = baseline_dir(cfg.paths.submissions_dir, name)
         # the chosen baseline (run baseline=X ...) carries the command line's overrides (baseline.seed=...)
@@ -86,15 +102,16 @@ def run(cfg: DictConfig) -> int:
                     else registry.build("baseline", name))
         anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers,
                       sharding(cfg))
-        submissions.append(out)
-        t = lap("anonymise", t)
-    submissions += [Path(s) for s in cfg.submissions]
-    if not submissions:
-        raise BenchmarkError("nothing to score: give baselines=[...] or submissions=[dir, ...]")
+        folders.append(out)
+    return folders
+
+
+def _score_all(cfg: DictConfig, prepared, submissions: list[Path]) -> None:
+    """Validate, score and track every submission: none first (the others read its figures as their
+    reference), then the rest, ``workers`` at a time; each is scored on its own, so the results equal a
+    serial run's. Warns when two submissions declare one team/system."""
     out_root = Path(cfg.output_dir or Path(cfg.paths.outputs_dir) / "run" / _dt.datetime.now().strftime(
         "%Y-%m-%d_%H-%M-%S"))
-    # none first (the others read its figures as their reference), then the rest, `workers` at a time:
-    # each submission is scored on its own, so the results equal a serial run's
     out_dirs = [out_root / name for name in _output_names(submissions)]
     names: dict[str, list[Path]] = {}
 
@@ -120,12 +137,3 @@ def run(cfg: DictConfig) -> int:
             print(f"warning: {len(subs)} submissions declare {name} ({', '.join(map(str, subs))}); the "
                   "leaderboard shows one row per team/system, the last one tracked; give each its own "
                   "system name in submission.yaml", flush=True)
-    t = lap("validate and score", t)
-    lb = leaderboard_config(cfg)
-    board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)
-    lap("leaderboard", t)
-    print()
-    print(terminal_table(board))
-    print(f"\nleaderboard: {board / 'index.html'}  ({time.perf_counter() - start:.0f} s: "
-          + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
-    return 0
