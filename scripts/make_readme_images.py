@@ -6,10 +6,10 @@
     python scripts/make_readme_images.py --leaderboard leaderboard/index.html [--out docs/img/leaderboard.png]
 
 ``synthetic_people.png``: three synthetic people, MRI render above one photograph each.
-``defacing.png`` (``--defacing``): one synthetic person and one real scan (sub-A/ses-supine of
-``../shared/data/real-mri``: an adult from the BSD-2-licensed ``dcm_qa_decubitus`` test set, published
-with the face for exactly this kind of testing), rendered as the attacks see them, original and after
-each defacing baseline. Every render of a volume uses the original's head pose, so the columns differ
+``defacing.png`` (``--defacing``): one synthetic person and the template head (pydeface's mean head, an
+average of many heads: no real person), rendered as the attacks see them, original and after each
+defacing baseline. No real person's face is rendered into this repository, even from openly licensed
+test data: a render of a face is biometric data. Every render of a volume uses the original's head pose, so the columns differ
 only by what the baseline did.
 ``leaderboard.png`` (``--leaderboard PAGE``): the page a ``make run`` built, as headless chromium shows it.
 
@@ -42,28 +42,26 @@ def pick_people(cfg: syn.SyntheticCohort, search: int = 30) -> list[int]:
     return [woman, man] + ([bearded] if bearded is not None else [])
 
 
-REAL = ROOT.parent / "shared" / "data" / "real-mri" / "sub-A" / "ses-supine" / "anat" / "sub-A_ses-supine_T1w.nii.gz"
-BASELINES = ["none", "quickshear", "facemask", "blur", "refacing"]
+BASELINES = ["none", "quickshear", "facemask", "blur", "refacing", "erase"]
 
 
 def defacing_figure(out: Path, size: int) -> None:
-    """Rows: a synthetic person, the real scan; columns: original and each baseline's output."""
+    """Rows: a synthetic person, the template head; columns: original and each baseline's output."""
     import nibabel as nib
     from PIL import Image, ImageDraw
 
     from baselines import get_baseline
     from benchmark.core.files import write_bytes
+    from benchmark.anatomy.template import template_paths
     from benchmark.render import View, estimate_pose, render_volume
 
-    if not REAL.exists():
-        raise SystemExit(f"{REAL} is missing: the real-scan row needs ../shared/data/real-mri")
     cfg = syn.SyntheticCohort()
     rows = []
     with tempfile.TemporaryDirectory() as tmp, syn.single_threaded_torch():
         i = pick_people(cfg)[1]
         syn.generate_person(cfg, i, Path(tmp))
         pid = syn.participant_id(i)
-        for path in (Path(tmp) / pid / "ses-1" / "anat" / f"{pid}_ses-1_T1w.nii.gz", REAL):
+        for path in (Path(tmp) / pid / "ses-1" / "anat" / f"{pid}_ses-1_T1w.nii.gz", template_paths()[0]):
             img = nib.load(str(path))
             pose = estimate_pose(img)
             tiles = []
@@ -75,7 +73,7 @@ def defacing_figure(out: Path, size: int) -> None:
                 tiles.append(np.asarray(tile))
             rows.append(np.concatenate(tiles, 1))
     write_bytes(out, syn.png_bytes(np.concatenate(rows, 0)))
-    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB): rows {pid}, {REAL.name}")
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB): rows {pid}, the template head")
 
 
 def main() -> None:
