@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "Config groups: dataset, baseline, attack, tracking, hydra/launcher (see conf/).\n"
               "-m, --multirun: run a sweep (baseline=none,blur) as Hydra jobs with the chosen launcher.")
         return 0
+    if command == "study" and overrides and "=" not in overrides[0] and not overrides[0].startswith("-"):
+        overrides = [f"study={overrides[0]}", *overrides[1:]]  # study <name>: the study= override
     show_cfg = "--cfg" in overrides
     sweep = any(o in MULTIRUN_FLAGS for o in overrides)
     overrides = [o for o in overrides if o != "--cfg" and o not in MULTIRUN_FLAGS]

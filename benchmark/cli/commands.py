@@ -19,6 +19,8 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.shards import sharding
 from benchmark.data.prepare import prepare, prepared_root, summary
 from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
+from benchmark.studies import STUDIES, study_context
+from benchmark.studies.context import table
 from benchmark.submission.anonymize import anonymize_kit, baseline_dir, baseline_name
 from benchmark.submission.validate import report_path, validate_submission, validation_config, write_report
 from benchmark.tracking import tracking_config
@@ -86,6 +88,18 @@ def leaderboard_command(cfg: DictConfig) -> int:
     return 0
 
 
+def study_command(cfg: DictConfig) -> int:
+    if cfg.study not in STUDIES:
+        names = ", ".join(STUDIES)
+        raise BenchmarkError(f"name the study: python -m benchmark study <name> submission=<dir> (one of: {names})")
+    ctx = study_context(cfg)
+    payload = STUDIES[cfg.study][1](ctx)
+    if payload.get("table"):
+        print(table(payload["table"]["rows"], payload["table"]["header"]))
+    print(ctx.out_dir / f"{cfg.study}.json")
+    return 0
+
+
 #: command -> (one-line help, function taking the composed config)
 COMMANDS: dict[str, tuple[str, Callable[[DictConfig], int]]] = {
     "run": ("prepare, anonymise with the baselines, validate, score, track and build the leaderboard",
@@ -97,6 +111,8 @@ COMMANDS: dict[str, tuple[str, Callable[[DictConfig], int]]] = {
                  validate_command),
     "score": ("attack a submission and write results.json, score files and plots (submission=<dir>)",
               score_command),
+    "study": ("run one of the study's experiments: study <name> submission=<dir> ("
+              + ", ".join(STUDIES) + ")", study_command),
     "leaderboard": ("build leaderboard/ (json, csv, md, html) from the tracked runs", leaderboard_command),
 }
 

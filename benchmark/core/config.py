@@ -148,6 +148,34 @@ class ScoringConfig:
 
 
 @dataclass
+class AnglesStudyConfig:
+    """``study angles``: the trial renders' camera grid, degrees (inclusive ranges)."""
+
+    azimuth: list[float] = field(default_factory=lambda: [-60.0, 60.0])
+    elevation: list[float] = field(default_factory=lambda: [-30.0, 30.0])
+    azimuth_step: float = 30.0
+    elevation_step: float = 15.0
+
+
+@dataclass
+class ColourStudyConfig:
+    """``study colour``: the photo2mri variants compared (grey renders, colour renders, grey photographs)."""
+
+    variants: list[str] = field(default_factory=lambda: ["grey", "colour", "grey_photo"])
+
+
+@dataclass
+class StudiesConfig:
+    """The ``study`` command's options (benchmark.studies); each study has its own node."""
+
+    split: str = TEST
+    conditions: list[str] = field(default_factory=lambda: list(CONDITIONS))
+    bootstrap: int = 200  # person-level resamples for the intervals; 0 = none
+    angles: AnglesStudyConfig = field(default_factory=AnglesStudyConfig)
+    colour: ColourStudyConfig = field(default_factory=ColourStudyConfig)
+
+
+@dataclass
 class Config:
     dataset: Any = None
     baseline: Any = None
@@ -165,6 +193,8 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
     output_dir: str = ""  # where score writes; default outputs/score/<date>/<team>-<system>
+    study: str = ""  # the study the study command runs (python -m benchmark study <name>)
+    studies: StudiesConfig = field(default_factory=StudiesConfig)
     progress: bool = True
     workers: int = 1  # processes for per-volume work (anonymisation); results equal a serial run's
     seed: int = 0
