@@ -139,6 +139,8 @@ class Attack:
         accepted for ``azimuth``/``elevation``); ``{}`` is the frontal view;
       aggregate: 'mean' (one mean template per volume) or 'max' (best score over pairs of views);
       fill: reconstruct a removed face from the template head before rendering (lazy-informed attacker);
+      albedo: RGB skin colour in [0, 1] the renders are shaded with (null: grey renders);
+      photo_grey: desaturate photographs before embedding (ITU-R BT.601 luma in all three channels);
       cache_root, use_cache: the embedding cache (runtime options, not part of the config hash).
     """
 
@@ -152,6 +154,8 @@ class Attack:
     views: list = field(default_factory=lambda: [{}])
     aggregate: str = "mean"
     fill: bool = False
+    albedo: Optional[list[float]] = None
+    photo_grey: bool = False
     cache_root: str = field(default=os.path.join(".cache", "embeddings"), metadata=RUNTIME)
     use_cache: bool = field(default=True, metadata=RUNTIME)
 
@@ -161,6 +165,11 @@ class Attack:
         if not self.views:
             raise BenchmarkError(f"attack '{self.name}': views is empty; use [{{}}] for one frontal view")
         self.views = [_plain(v) for v in _plain(self.views)]
+        if self.albedo is not None:
+            self.albedo = [float(c) for c in _plain(self.albedo)]
+            if len(self.albedo) != 3 or not all(0.0 <= c <= 1.0 for c in self.albedo):
+                raise BenchmarkError(f"attack '{self.name}': albedo must be an RGB colour [r, g, b] in [0, 1], "
+                                     f"got {self.albedo}")
         self.cache = DiskCache(self.cache_root, enabled=self.use_cache)
 
     # --- models --------------------------------------------------------------------------------
@@ -261,9 +270,8 @@ class Attack:
 
     def embed_photo(self, photo: str | os.PathLike | np.ndarray) -> Embedding:
         """Embed one photograph, given as a file path or an RGB uint8 array."""
-        if isinstance(photo, np.ndarray):
-            return self.embed_image(photo)
-        return self.embed_image(read_photo(photo))
+        image = photo if isinstance(photo, np.ndarray) else read_photo(photo)
+        return self.embed_image(desaturate(image) if self.photo_grey else image)
 
     def embed_photos(self, photos: Sequence[str | os.PathLike | np.ndarray]) -> Embedding:
         """One enrollment template from several photographs of one person (:meth:`combine` of them)."""
@@ -289,7 +297,8 @@ class Attack:
     def _render(self, img: Any) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
         """(RGB uint8 image, geometric 5 landmarks) of each configured view, after :meth:`reconstruct`."""
         img = self.reconstruct(img)
-        renders = render.render_views(img, [render.View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views])
+        views = [render.View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views]
+        renders = render.render_views(img, views, albedo=None if self.albedo is None else np.asarray(self.albedo))
         return [(r.to_uint8_rgb(), r.landmarks5) for r in renders]
 
     def _embed_frames(self, frames: Sequence[tuple[np.ndarray, Optional[np.ndarray]]]) -> Embedding:
@@ -338,7 +347,7 @@ class Attack:
 
         def compute() -> Embedding:
             # renders are shared in memory between attacks that see the same file the same way
-            key = (sha256_file(path), self.fill, repr(self.views))
+            key = (sha256_file(path), self.fill, repr(self.views), repr(self.albedo))
             frames = _RENDERS.pop(key, None) or self._render(load_volume(path))
             _RENDERS[key] = frames
             while len(_RENDERS) > _RENDERS_MAX:
@@ -374,6 +383,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
     return dict(value) if isinstance(value, dict) else value
+
+
+def desaturate(rgb: np.ndarray) -> np.ndarray:
+    """A grey RGB uint8 image: Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601) in all three channels."""
+    y = np.asarray(rgb, np.float64)[..., :3] @ np.array([0.299, 0.587, 0.114])
+    return np.repeat(np.clip(np.rint(y), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:

@@ -162,6 +162,7 @@ class ColourStudyConfig:
     """``study colour``: the photo2mri variants compared (grey renders, colour renders, grey photographs)."""
 
     variants: list[str] = field(default_factory=lambda: ["grey", "colour", "grey_photo"])
+    skin_rgb: list[float] = field(default_factory=lambda: [0.80, 0.62, 0.52])  # the colour renders' albedo, a mid skin tone
 
 
 @dataclass

@@ -54,7 +54,7 @@ def render_views(
     head/air threshold; ``pose`` overrides the estimated head pose. ``albedo`` is an (X, Y, Z, 3)
     float array in [0, 1] on the input image's own voxel grid (``img.shape[:3]`` and ``img.affine``,
     in the input's voxel order, not the canonical one); it is sampled at each hit and multiplied by
-    the shading, giving (H, W, 3) images.
+    the shading, giving (H, W, 3) images; an RGB triple (3,) colours the whole surface alike.
     """
     prep = _prepared(img)
     thr = prep.level if threshold is None else float(threshold) - prep.floor  # in prep.data's units

@@ -23,10 +23,16 @@ def phong(normals: torch.Tensor, to_eye: torch.Tensor, light: torch.Tensor, ambi
 
 
 class Albedo:
-    """An (X, Y, Z, 3) colour volume on the input image's own voxel grid, sampled trilinearly."""
+    """An (X, Y, Z, 3) colour volume on the input image's own voxel grid, sampled trilinearly; or one
+    RGB colour (3,) everywhere (a skin albedo for a scan, which has no colour of its own)."""
 
     def __init__(self, albedo: np.ndarray, affine: np.ndarray, shape: tuple[int, int, int]):
         albedo = np.asarray(albedo, dtype=np.float32)
+        self.uniform = torch.from_numpy(albedo.copy()) if albedo.shape == (3,) else None
+        if self.uniform is not None:
+            if not np.all((albedo >= 0) & (albedo <= 1)):
+                raise BenchmarkError(f"albedo colour {albedo.tolist()} is not RGB in [0, 1]")
+            return
         if albedo.shape != (*shape, 3):
             raise BenchmarkError(
                 f"albedo has shape {albedo.shape}; expected {(*shape, 3)} "
@@ -38,6 +44,8 @@ class Albedo:
 
     def at(self, world: np.ndarray) -> torch.Tensor:
         """(N, 3) colours at world points (N, 3); points beyond the grid take the edge colour."""
+        if self.uniform is not None:
+            return self.uniform.expand(len(world), 3)
         ijk = np.clip(world @ self.inv[:3, :3].T + self.inv[:3, 3], 0, self.shape - 1)
         g = (ijk[:, ::-1] * (2.0 / np.maximum(self.shape[::-1] - 1, 1)) - 1.0).astype(np.float32)
         g = torch.from_numpy(np.ascontiguousarray(g)).reshape(1, 1, 1, -1, 3)

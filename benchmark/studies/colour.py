@@ -1,10 +1,60 @@
-"""Study 'colour' (issue 15)."""
+"""Colour versus greyscale: photo2mri linkage with grey renders, colour renders and grey photographs.
+
+The study (Boutet et al.) matched colour photographs against black-and-white reconstructions and left
+colour reconstructions as an open question. Variants (``studies.colour.variants``), each an attack
+option of :class:`benchmark.attacks.base.Attack`:
+
+- ``grey``: the attack as configured (grey renders, colour photographs);
+- ``colour``: renders shaded with one skin albedo, ``studies.colour.skin_rgb`` (``attack.albedo``);
+- ``grey_photo``: grey renders against desaturated photographs (``attack.photo_grey``).
+
+Each is scored as the ignorant attacker by :class:`benchmark.scoring.scorer.Scorer`, with the metrics of
+:func:`benchmark.scoring.score.trial_metrics` (person-level bootstrap intervals); chance is EER = AUC = 0.5.
+"""
 
 from __future__ import annotations
 
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.keys import IGNORANT, PHOTO2MRI
+from benchmark.scoring.attackers import attack_nodes, build_attack
+from benchmark.scoring.score import trial_metrics
 from benchmark.studies.context import Context
+from benchmark.studies.figures import bar_chart
+
+CHANCE = 0.5  # EER and AUC of scores that do not depend on identity
+SHOWN = ("eer", "auc", "linkability")
+
+
+def variant_options(variant: str, skin_rgb: list[float]) -> dict:
+    """The attack options of a variant."""
+    options = {"grey": {}, "colour": {"albedo": list(skin_rgb)}, "grey_photo": {"photo_grey": True}}
+    if variant not in options:
+        raise BenchmarkError(f"config: 'studies.colour.variants': unknown variant {variant!r}; choose from {list(options)}")
+    return options[variant]
 
 
 def run(ctx: Context) -> dict:
-    raise BenchmarkError("study colour: not implemented yet")
+    o, cfg = ctx.options.colour, ctx.cfg
+    (tl,) = ctx.trial_lists([PHOTO2MRI])
+    scorer = ctx.scorer()
+    results: dict[str, dict[str, dict]] = {}
+    rows = []
+    for name, node in attack_nodes(cfg).items():
+        for variant in o.variants:
+            attack = build_attack(cfg, name, node, **variant_options(variant, list(o.skin_rgb)))
+            ts = scorer.score(tl, attack, name, IGNORANT)
+            if not ts.lines:
+                raise BenchmarkError(f"study colour: {name}/{variant}: no trial scored (failures: {scorer.failures})",
+                                     ctx.submission)
+            m = {str(k).rsplit("/", 1)[-1]: v for k, v in
+                 trial_metrics(ts, ctx.options.bootstrap, cfg.scoring.ci_level, cfg.seed).items()}
+            results.setdefault(name, {})[variant] = m
+            rows.append([name, variant] + [f"{m[k]:.3f} [{m.get(k + '_ci_low', float('nan')):.2f}, "
+                                           f"{m.get(k + '_ci_high', float('nan')):.2f}]" for k in SHOWN])
+    picture = bar_chart(results, ("eer", "auc"), CHANCE, ctx.out_dir / "colour.png", "photo2mri")
+    payload = {"study": "colour", "submission": str(ctx.submission), "split": ctx.options.split,
+               "condition": PHOTO2MRI, "knowledge": IGNORANT, "skin_rgb": list(o.skin_rgb), "chance": CHANCE,
+               "results": results, "failures": dict(scorer.failures), "pictures": [str(picture)],
+               "table": {"header": ["attack", "variant", *SHOWN], "rows": rows}}
+    ctx.write("colour", payload)
+    return payload

@@ -52,25 +52,27 @@ def heat_maps(results: dict[str, dict[str, list[dict]]], azimuths: Sequence[floa
     return paths
 
 
-def bar_chart(values: dict[str, dict[str, dict]], metric: str, chance: float, path: Path, title: str) -> Path:
-    """Grouped bars: per attack (group), per variant (bar), ``metric`` with its ``_ci_low``/``_ci_high``;
-    a dashed line at the chance level."""
+def bar_chart(values: dict[str, dict[str, dict]], metrics: Sequence[str], chance: float, path: Path, title: str) -> Path:
+    """One panel per metric of grouped bars: per attack (group), per variant (bar), the value with its
+    ``_ci_low``/``_ci_high`` interval; a dashed line at the chance level."""
     attacks = list(values)
     variants = list(next(iter(values.values()))) if values else []
-    fig = _figure((1.2 + 1.6 * len(attacks), 3.4))
-    ax = fig.add_subplot(1, 1, 1)
+    fig = _figure((len(metrics) * (1.5 + 1.5 * len(attacks)), 3.4))
     width = 0.8 / max(len(variants), 1)
-    for k, variant in enumerate(variants):
-        x = np.arange(len(attacks)) + (k - (len(variants) - 1) / 2) * width
-        m = [values[a][variant] for a in attacks]
-        y = np.array([v.get(metric, np.nan) for v in m])
-        lo = np.array([v.get(f"{metric}_ci_low", np.nan) for v in m])
-        hi = np.array([v.get(f"{metric}_ci_high", np.nan) for v in m])
-        err = np.vstack([y - lo, hi - y]) if np.isfinite(lo).all() and np.isfinite(hi).all() else None
-        ax.bar(x, y, width, yerr=err, capsize=3, label=variant)
-    ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(range(len(attacks)), attacks)
-    ax.set_ylabel(metric.upper())
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    for panel, metric in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), panel + 1)
+        for k, variant in enumerate(variants):
+            x = np.arange(len(attacks)) + (k - (len(variants) - 1) / 2) * width
+            m = [values[a][variant] for a in attacks]
+            y = np.array([v.get(metric, np.nan) for v in m])
+            lo = np.array([v.get(f"{metric}_ci_low", np.nan) for v in m])
+            hi = np.array([v.get(f"{metric}_ci_high", np.nan) for v in m])
+            err = np.vstack([y - lo, hi - y]) if np.isfinite(lo).all() and np.isfinite(hi).all() else None
+            ax.bar(x, y, width, yerr=err, capsize=3, label=variant)
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
+        ax.set_xticks(range(len(attacks)), attacks)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_ylabel(metric.upper())
+        ax.set_title(f"{title}: {metric.upper()}", fontsize=9)
+        ax.legend(fontsize=7)
     return _save(fig, path)

@@ -135,7 +135,8 @@ def aligned_crops(attack: ArcFaceAttack, img, views: Sequence[dict]) -> list[np.
     """The 112x112 aligned face crops of a volume rendered in ``views``, aligned as the attack aligns
     (detector, then guided detection, then the render's geometry, then a centred crop)."""
     crops = []
-    for r in render_views(attack.reconstruct(img), [View(**v) for v in views]):
+    albedo = None if attack.albedo is None else np.asarray(attack.albedo)
+    for r in render_views(attack.reconstruct(img), [View(**v) for v in views], albedo=albedo):
         rgb = r.to_uint8_rgb()
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         face = attack.detect(rgb, bgr)
