@@ -206,12 +206,16 @@ class ArcFaceRecognizer:
         """(raw embedding, aligned BGR crop) of the face whose 5 keypoints are ``kps``; with ``flip``
         the sum of the L2-normalised embeddings of the crop and its mirror image (flip test)."""
         crop = self.align(bgr, kps)
+        return self.embed_crop(crop, flip), crop
+
+    def embed_crop(self, crop: np.ndarray, flip: bool = False) -> np.ndarray:
+        """The raw embedding of an aligned BGR crop; with ``flip`` the flip test (see :meth:`get`)."""
         if not flip:
-            return self.model.get_feat(crop).ravel().astype(np.float64), crop
+            return self.model.get_feat(crop).ravel().astype(np.float64)
         feats = np.stack([self.model.get_feat(c).ravel() for c in (crop, np.ascontiguousarray(crop[:, ::-1]))])
         feats = feats.astype(np.float64)  # one image a call: buffalo_s graphs declare a batch of 1
         feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-        return feats.sum(0), crop
+        return feats.sum(0)
 
 
 class Landmarker106:

@@ -29,6 +29,7 @@ from benchmark.attacks.adapt.finetune import SplitRecognizer, finetune
 from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5
 from benchmark.attacks.arcface import ArcFaceAttack
 from benchmark.attacks.base import RUNTIME, Attack, Embedding, l2_normalise, usable_landmarks5
+from benchmark.attacks.models import DetectedFace
 from benchmark.core.cache import DiskCache
 from benchmark.core.config import AdaptConfig
 from benchmark.core.errors import BenchmarkError
@@ -126,7 +127,7 @@ class AdaptedArcFaceAttack(ArcFaceAttack):
         return self._split_model
 
     def embed_face(self, rgb, bgr, face):
-        crop = self._recognizer().align(bgr, face.kps)
+        crop = self.aligned_crop(rgb, bgr, face)
         vector = self._split().embed(crop[None], flip=self.flip)[0]
         return l2_normalise(vector), face.kps, {}
 
@@ -140,15 +141,14 @@ def aligned_crops(attack: ArcFaceAttack, img, views: Sequence[dict]) -> list[np.
         rgb = r.to_uint8_rgb()
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         face = attack.detect(rgb, bgr)
-        if face is not None:
-            kps = face.kps
-        elif usable_landmarks5(r.landmarks5):
+        if face is None and usable_landmarks5(r.landmarks5):
             kps = np.asarray(r.landmarks5, np.float64).reshape(5, 2)
-            guided = attack.guided_detect(rgb, bgr, box_from_landmarks5(kps))
-            kps = guided.kps if guided is not None else kps
-        else:
+            face = attack.guided_detect(rgb, bgr, box_from_landmarks5(kps))
+        elif face is None:
             kps = centred_landmarks5(*rgb.shape[:2])
-        crops.append(attack._recognizer().align(bgr, kps))
+        if face is None:
+            face = DetectedFace(bbox=box_from_landmarks5(kps), kps=kps, score=0.0)
+        crops.append(attack.aligned_crop(rgb, bgr, face))
     return crops
 
 
