@@ -200,8 +200,8 @@ def test_embed_volume_views_and_fill(arcface, t1_faces, tom, monkeypatch):
 
     frames = [t1_faces[0], np.zeros((256, 256, 3), np.uint8)]
 
-    def fake_render_views(img, views):
-        assert [v.azimuth for v in views] == [0.0, 30.0]
+    def fake_render_views(img, views, albedo=None):
+        assert [v.azimuth for v in views] == [0.0, 30.0] and albedo is None
         return [SimpleNamespace(to_uint8_rgb=lambda f=f: f, landmarks5=None) for f in frames]
 
     monkeypatch.setattr(render, "render_views", fake_render_views)
