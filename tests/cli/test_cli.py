@@ -25,9 +25,9 @@ def _cli(*args, cwd=None):
 def test_help_lists_every_command():
     out = _cli("--help")
     assert out.returncode == 0
-    for name in ("run", "prepare", "anonymize", "validate", "score", "leaderboard"):
+    for name in ("run", "prepare", "anonymize", "validate", "score", "study", "leaderboard"):
         assert any(line.strip().startswith(name + " ") for line in out.stdout.splitlines()), name
-    assert set(COMMANDS) == {"run", "prepare", "anonymize", "validate", "score", "leaderboard"}
+    assert set(COMMANDS) == {"run", "prepare", "anonymize", "validate", "score", "study", "leaderboard"}
 
 
 @pytest.mark.parametrize("override, key", [
