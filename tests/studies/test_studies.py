@@ -13,6 +13,7 @@ from benchmark.attacks.base import desaturate
 from benchmark.cli import compose, main
 from benchmark.core.keys import IGNORANT, MRI2MRI
 from benchmark.data.prepare import prepare
+from benchmark.scoring.attackers import attack_nodes, build_attack
 from benchmark.scoring.score import trial_metrics
 from benchmark.scoring.scorer import Scorer
 
@@ -91,3 +92,10 @@ def test_study_mistakes_are_one_line(mistake, text, capsys):
     assert main(mistake) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and text in err
+
+
+def test_study_options_are_attack_overrides():
+    """attack.align, attack.albedo and attack.photo_grey are options of the composed attack group."""
+    cfg = compose(["attack=arcface", "attack.align=three_point", "attack.albedo=[0.8,0.6,0.5]", "attack.photo_grey=true"])
+    attack = build_attack(cfg, "arcface", attack_nodes(cfg)["arcface"])
+    assert attack.align == "three_point" and attack.albedo == [0.8, 0.6, 0.5] and attack.photo_grey
