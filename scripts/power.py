@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark.leaderboard import attack_groups, ranking_eer, tier_of  # noqa: E402
+from benchmark.leaderboard import attack_groups, ranking_eer, ranking_tier  # noqa: E402
 
 SUBMISSIONS = ("none", "erase")
 SPLIT = "test"
@@ -64,7 +64,8 @@ def figures(path: Path) -> dict[str, float | None]:
     eer, attacker, _ = ranking_eer(groups)
     lo, hi = groups[attacker]["eer"][1:3] if attacker else (None, None)
     distinguishable = _find(flat, "distinguishable_from_chance")
-    return {"eer": eer, "lo": lo, "hi": hi, "tier1": None if eer is None else float(tier_of(eer) == 1),
+    tier = ranking_tier(eer, lo, None if distinguishable is None else distinguishable >= 0.5)
+    return {"eer": eer, "lo": lo, "hi": hi, "tier1": None if tier is None else float(tier == 1),
             "chance": _find(flat, "worst_eer_chance"), "distinguishable": distinguishable}
 
 

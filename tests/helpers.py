@@ -59,8 +59,10 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
 
 
-def results_for(team: str, system: str, eer: float = 0.41, dice: float = 0.99, splits=("dev", "test")) -> dict:
-    """A results dict as scoring writes it (a few keys of each kind)."""
+def results_for(team: str, system: str, eer: float = 0.41, dice: float = 0.99, splits=("dev", "test"),
+                chance: bool = True, distinguishable: bool = True) -> dict:
+    """A results dict as scoring writes it (a few keys of each kind); ``chance=False``: an older run without
+    the chance keys; ``distinguishable``: whether the worst case's permutation p is below 0.05."""
     out = {}
     for k, split in enumerate(splits):
         m = {}
@@ -73,6 +75,11 @@ def results_for(team: str, system: str, eer: float = 0.41, dice: float = 0.99, s
         m["utility/brain_dice_mean"], m["utility/failure_rate"] = dice, 0.0
         m["privacy/worst_eer"] = eer - 0.1 - 0.01 * k
         m["privacy/worst_linkability"] = 1 - 2 * m["privacy/worst_eer"]
+        if chance:
+            for key in ("photo2mri/arcface/semi_informed/eer", "privacy/worst_eer"):
+                m[key + "_chance"], m[key + "_chance_p05"] = 0.43, 0.31
+                m[key + "_p"] = 0.001 if distinguishable else 0.4
+            m["privacy/distinguishable_from_chance"] = float(distinguishable)
         out[split] = m
     return {"submission": {"team": team, "system": system, "path": f"submissions/{team}-{system}"},
             "splits": out,

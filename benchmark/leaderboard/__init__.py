@@ -16,9 +16,9 @@ from benchmark.leaderboard._config import leaderboard_config
 from benchmark.leaderboard._formats import terminal_table, to_csv, to_markdown
 from benchmark.leaderboard._page import to_html
 from benchmark.leaderboard._ranking import (FALLBACK_NOTE, FLOORS, POLICY, REFERENCE_NOTE, attack_groups, rank_rows,
-                                            ranking_eer, tier_of)
+                                            ranking_eer, ranking_tier, tier_of)
 from benchmark.leaderboard._site import build_leaderboard
 
 __all__ = ["CHROMIUM", "FALLBACK_NOTE", "FLOORS", "POLICY", "REFERENCE_NOTE", "LeaderboardConfig",
            "attack_groups", "build_leaderboard", "chromium_page", "leaderboard_config", "rank_rows", "ranking_eer",
-           "screenshot", "terminal_table", "tier_of", "to_csv", "to_html", "to_markdown"]
+           "ranking_tier", "screenshot", "terminal_table", "tier_of", "to_csv", "to_html", "to_markdown"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmark.core.keys import IGNORANT, LAZY_INFORMED, SEMI_INFORMED
-from benchmark.leaderboard._formats import attr_text, eer_text, fmt, fmt_ci, rank_text, vs_ref
+from benchmark.leaderboard._formats import attr_text, chance_text, ci_text, eer_text, fmt, fmt_ci, rank_text, vs_ref
 from benchmark.leaderboard._ranking import ATTACK_METRICS
 
 TEMPLATE = Path(__file__).with_name("template.html")
@@ -46,7 +46,10 @@ def _header(groups: list[str]) -> list[str]:
     e = html.escape
     header = [_th("#", "num"), _th("Tier", "num"), _th("Team", "text", "txt"), _th("System", "text", "txt"),
               _th("Status", "text", "txt"),
-              _th("Ranking EER", "num", title="worst-case semi-informed EER (the lowest); * = over all attacks"),
+              _th("Ranking EER", "num", title="worst-case semi-informed EER (the lowest; * = over all attacks) "
+                  "and its 95% interval, whose lower end decides the tier"),
+              _th("Chance", "num", title="privacy/worst_eer_chance: the worst-case EER over all attackers when "
+                  "identity is noise (null median; 5%: its 5th percentile); n/a: no chance level in this run"),
               _th("Worst EER", "num", title="privacy/worst_eer over every attack"),
               _th("Worst linkability", "num", title="privacy/worst_linkability over every attack"),
               _th("Sex bal. acc.", "num", title="attribute inference: the highest attributes/<attack>/"
@@ -79,6 +82,14 @@ def _vs_reference(r: dict[str, Any], key: str, digits: int = 3) -> str:
                                  f"none: {fmt(v, digits)}</small>")
 
 
+def _chance(r: dict[str, Any]) -> str:
+    """The chance level beside the ranking figure, and the mark when the row cannot be told from chance."""
+    text = html.escape(chance_text(r).split(", ")[0])
+    if r.get("distinguishable") is False:
+        text += '<br><span class="chance">indistinguishable from chance</span>'
+    return text
+
+
 def _row(r: dict[str, Any], groups: list[str]) -> str:
     """One ``<tr>``: the ranking columns (each value with its attacker and the reference's figure), then
     the interval of every attack group."""
@@ -86,7 +97,8 @@ def _row(r: dict[str, Any], groups: list[str]) -> str:
     cls = ["reference"] if r["reference"] else (["failed"] if r["validation"] == "failed" else [])
     if r["tier"]:
         cls.append(f"tier{r['tier']}")
-    eer_html = e(eer_text(r)) + _attacker(r["ranking_attacker"]) + _vs_reference(r, "ranking_eer")
+    ci = ci_text(r)
+    eer_html = e(eer_text(r)) + (f"<br><small>{e(ci)}</small>" if ci else "") + _attacker(r["ranking_attacker"]) + _vs_reference(r, "ranking_eer")
     worst_eer = e(fmt(r["worst_eer"])) + _attacker(r["worst_eer_attacker"]) + _vs_reference(r, "worst_eer")
     worst_link = e(fmt(r["worst_linkability"])) + _attacker(r["worst_linkability_attacker"]) + \
         _vs_reference(r, "worst_linkability")
@@ -98,7 +110,7 @@ def _row(r: dict[str, Any], groups: list[str]) -> str:
     cells = [_td(rank_text(r), 0 if r["reference"] else r["rank"]), _td(r["tier"] or "", r["tier"], "tier"),
              _td(r["team"], r["team"], "txt"), _td(r["system"], r["system"], "txt"),
              _td(_status(r), r["status"], "txt", raw=True), _td(eer_html, r["ranking_eer"], raw=True),
-             _td(worst_eer, r["worst_eer"], raw=True), _td(worst_link, r["worst_linkability"], raw=True),
+             _td(_chance(r), r.get("chance"), raw=True), _td(worst_eer, r["worst_eer"], raw=True), _td(worst_link, r["worst_linkability"], raw=True),
              _td(sex, r.get("sex_balanced_accuracy"), raw=True), _td(age, r.get("age_mae"), raw=True),
              _td(fmt(r["dice_mean"]), r["dice_mean"]), _td(fmt(r["failure_rate"]), r["failure_rate"]),
              _td(imgs, len(r["plots"]), "plots txt", raw=True)]

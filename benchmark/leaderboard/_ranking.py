@@ -22,9 +22,13 @@ GROUPED_METRICS = ("eer", "min_cllr", "linkability", "auc", "rank1", "rank5", "d
 POLICY = (
     "Ranking follows the VoicePrivacy Challenge. Submissions are first grouped by privacy floors on the "
     "worst-case EER of the semi-informed attacker (the lowest EER over every semi-informed attack and "
-    "condition: the strongest attacker decides): tier 1 at least 0.40, tier 2 at least 0.30, tier 3 at least "
-    "0.20, and tier 4 below 0.20, listed after the others and not ranked for privacy. Within a tier, "
-    "submissions are ordered by utility: higher mean Dice of the brain first, then lower failure rate. "
+    "condition: the strongest attacker decides). A floor counts as cleared only when the lower end of that "
+    "EER's 95% bootstrap interval is at or above it: tier 1 at least 0.40, tier 2 at least 0.30, tier 3 at "
+    "least 0.20, and tier 4 below 0.20, listed after the others and not ranked for privacy. A submission "
+    "whose worst-case EER is indistinguishable from chance (permutation p >= 0.05, the chance level "
+    "calibrated for the minimum over all attackers) is tier 1 whatever its point estimate. Within a tier, "
+    "submissions are ordered by utility: higher mean Dice of the brain first, then lower failure rate, then "
+    "higher ranking EER. "
     "A submission that failed validation is shown with its reason and not ranked. The 'none' baseline "
     "(the original, untouched volumes) is the reference row and is not ranked.")
 REFERENCE_NOTE = ("The reference row ({who}) scores the original, untouched volumes, as VoicePrivacy's "
@@ -32,6 +36,8 @@ REFERENCE_NOTE = ("The reference row ({who}) scores the original, untouched volu
                   "submission's value, 'none:' gives the reference's figure for the same attacker.")
 #: attribute inference (benchmark.scoring.attributes): metric -> whether a higher value means a stronger attacker
 ATTRIBUTE_METRICS = {"sex_balanced_accuracy": True, "age_mae": False}
+NO_INTERVAL_NOTE = ("No interval for the ranking EER of {who}: tiered on the point estimate, which the minimum "
+                    "over attackers biases low.")
 FALLBACK_NOTE = ("No semi-informed attack was scored for {who}: the worst-case EER over the attacks that were "
                  "scored is used instead (marked *), which overstates privacy against an informed attacker.")
 
@@ -71,6 +77,34 @@ def ranking_eer(groups: dict[str, dict[str, list]]) -> tuple[Optional[float], Op
     return eer, attack, False
 
 
+def chance_fields(metrics: dict[str, float], groups: dict[str, dict[str, list]],
+                  attack: Optional[str]) -> dict[str, Any]:
+    """The ranking EER's interval (its attacker's) and the family-wise chance level of the worst case:
+    ``privacy/worst_eer_chance`` (null median), ``_chance_p05``, ``_p``, and whether the worst case is
+    distinguishable from chance (None where the run has no chance keys: an older run)."""
+    slot = groups.get(attack or "", {}).get("eer") or [None, None, None]
+    flag = _num(metrics.get("privacy/distinguishable_from_chance"))
+    return {"ranking_ci_low": slot[1], "ranking_ci_high": slot[2],
+            "chance": _num(metrics.get("privacy/worst_eer_chance")),
+            "chance_p05": _num(metrics.get("privacy/worst_eer_chance_p05")),
+            "chance_p": _num(metrics.get("privacy/worst_eer_p")),
+            "distinguishable": None if flag is None else flag >= 0.5}
+
+
+def row_tier(r: dict[str, Any]) -> Optional[int]:
+    return ranking_tier(r["ranking_eer"], r.get("ranking_ci_low"), r.get("distinguishable"))
+
+
+def ranking_tier(eer: Optional[float], ci_low: Optional[float], distinguishable: Optional[bool]) -> Optional[int]:
+    """Tier 1 when indistinguishable from chance; else the floors the interval's lower end clears (the point
+    estimate where there is no interval: see :data:`NO_INTERVAL_NOTE`)."""
+    if eer is None:
+        return None
+    if distinguishable is False:
+        return 1
+    return tier_of(eer if ci_low is None else ci_low)
+
+
 def tier_of(eer: Optional[float]) -> Optional[int]:
     if eer is None:
         return None
@@ -95,7 +129,7 @@ def make_row(run, reference: str) -> dict[str, Any]:
         "start_time": datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc).isoformat(timespec="seconds"),
         "validation": validation, "reason": tags.get("validation.reason", "") if validation == "failed" else "",
         "ranking_eer": eer, "ranking_attacker": attack, "ranking_semi_informed": semi,
-        "worst_eer": _num(metrics.get("privacy/worst_eer")),
+        **chance_fields(metrics, groups, attack), "worst_eer": _num(metrics.get("privacy/worst_eer")),
         "worst_eer_attacker": tags.get("privacy.worst_eer_attacker") if "privacy/worst_eer" in metrics else None,
         "worst_linkability": _num(metrics.get("privacy/worst_linkability")),
         "worst_linkability_attacker": (tags.get("privacy.worst_linkability_attacker")
@@ -142,12 +176,12 @@ def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def utility_key(r):
         dice = r["dice_mean"] if r["dice_mean"] is not None else -math.inf
         fail = r["failure_rate"] if r["failure_rate"] is not None else math.inf
-        return (-dice, fail, r["submission"])
+        return (-dice, fail, -r["ranking_eer"], r["submission"])
 
     ref, ranked, unranked = [], [], []
     for r in rows:
         if r["reference"]:
-            r["tier"] = tier_of(r["ranking_eer"])
+            r["tier"] = row_tier(r)
             r["status"] = "reference" if r["validation"] != "failed" else "reference, failed validation"
             ref.append(r)
         elif r["validation"] == "failed":
@@ -157,9 +191,11 @@ def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r["status"] = "not scored (no EER)"
             unranked.append(r)
         else:
-            r["tier"] = tier_of(r["ranking_eer"])
+            r["tier"] = row_tier(r)
             r["status"] = "ranked" if r["tier"] <= len(FLOORS) else "below the privacy floors"
             ranked.append(r)
+        if r.get("distinguishable") is False:
+            r["status"] += ", indistinguishable from chance"
     ranked.sort(key=lambda r: (r["tier"], *utility_key(r)))
     for i, r in enumerate(ranked):
         r["rank"] = i + 1
@@ -183,7 +219,7 @@ def unscored_reference(reference: str, split: str) -> dict[str, Any]:
     return {"rank": None, "tier": None, "status": "", "reference": True, "team": team, "system": system,
             "submission": reference, "split": split, "run_id": None, "start_time": None,
             "validation": "unknown", "reason": "", "ranking_eer": None, "ranking_attacker": None,
-            "ranking_semi_informed": False, "worst_eer": None, "worst_eer_attacker": None,
+            "ranking_semi_informed": False, **chance_fields({}, {}, None), "worst_eer": None, "worst_eer_attacker": None,
             "worst_linkability": None, "worst_linkability_attacker": None, "dice_mean": None,
             "failure_rate": None, "utility": {}, "attributes": {}, **worst_attributes({}),
             "attacks": {}, "plots": [], "vs_reference": {}}
@@ -217,4 +253,7 @@ def notes(rows: list[dict[str, Any]]) -> list[str]:
         who = "any submission" if len(fallback) == sum(r["ranking_eer"] is not None for r in rows) \
             else ", ".join(fallback)
         out.append(FALLBACK_NOTE.format(who=who))
+    no_ci = [r["submission"] for r in rows if r["ranking_eer"] is not None and r.get("ranking_ci_low") is None]
+    if no_ci:
+        out.append(NO_INTERVAL_NOTE.format(who=", ".join(no_ci)))
     return out
