@@ -143,8 +143,8 @@ def to_markdown(board: dict[str, Any]) -> str:
 def terminal_table(out_dir: str | Path) -> str:
     """The main columns of ``leaderboard.json`` as a plain text table."""
     board = json.loads((Path(out_dir) / "leaderboard.json").read_text())
-    head = ("#", "tier", "submission", "status", "rank EER", "(none)", "interval", "chance", "worst link.", "(none)", "sex b.acc",
-            "(none)", "age MAE", "(none)", "Dice", "fail")
+    head = ("#", "tier", "submission", "status", "rank EER", "(none)", "interval", "chance", "worst link.", "(none)",
+            "sex b.acc", "(none)", "age MAE", "(none)", "Dice", "fail")
 
     def ref(r: dict[str, Any], key: str, digits: int = 3) -> str:
         v = vs_ref(r, key)
@@ -161,8 +161,8 @@ def terminal_table(out_dir: str | Path) -> str:
     ref_row = next((r for r in board["rows"] if r.get("reference")), None)
     if ref_row is not None:
         lines.append(f"(none): {ref_row['submission']}, the original volumes, against the same attacker: the attack's "
-                     "strength; interval: the ranking EER's 95% interval, whose lower end decides the tier; chance: the "
-                     "worst-case EER of a chance attacker (null median; ~: indistinguishable from chance, tier 1); "
+                     "strength; interval: the ranking EER's 95% interval, whose lower end decides the tier; "
+                     "chance: the worst-case EER of a chance attacker (null median; ~: indistinguishable from chance, tier 1); "
                      "sex b.acc: highest balanced accuracy over the attacks (chance 0.5); age MAE in years")
     return "\n".join(lines)
 

@@ -98,7 +98,8 @@ def _row(r: dict[str, Any], groups: list[str]) -> str:
     if r["tier"]:
         cls.append(f"tier{r['tier']}")
     ci = ci_text(r)
-    eer_html = e(eer_text(r)) + (f"<br><small>{e(ci)}</small>" if ci else "") + _attacker(r["ranking_attacker"]) + _vs_reference(r, "ranking_eer")
+    eer_html = e(eer_text(r)) + (f"<br><small>{e(ci)}</small>" if ci else "") + _attacker(r["ranking_attacker"]) + \
+        _vs_reference(r, "ranking_eer")
     worst_eer = e(fmt(r["worst_eer"])) + _attacker(r["worst_eer_attacker"]) + _vs_reference(r, "worst_eer")
     worst_link = e(fmt(r["worst_linkability"])) + _attacker(r["worst_linkability_attacker"]) + \
         _vs_reference(r, "worst_linkability")
@@ -110,7 +111,8 @@ def _row(r: dict[str, Any], groups: list[str]) -> str:
     cells = [_td(rank_text(r), 0 if r["reference"] else r["rank"]), _td(r["tier"] or "", r["tier"], "tier"),
              _td(r["team"], r["team"], "txt"), _td(r["system"], r["system"], "txt"),
              _td(_status(r), r["status"], "txt", raw=True), _td(eer_html, r["ranking_eer"], raw=True),
-             _td(_chance(r), r.get("chance"), raw=True), _td(worst_eer, r["worst_eer"], raw=True), _td(worst_link, r["worst_linkability"], raw=True),
+             _td(_chance(r), r.get("chance"), raw=True), _td(worst_eer, r["worst_eer"], raw=True),
+             _td(worst_link, r["worst_linkability"], raw=True),
              _td(sex, r.get("sex_balanced_accuracy"), raw=True), _td(age, r.get("age_mae"), raw=True),
              _td(fmt(r["dice_mean"]), r["dice_mean"]), _td(fmt(r["failure_rate"]), r["failure_rate"]),
              _td(imgs, len(r["plots"]), "plots txt", raw=True)]

@@ -219,7 +219,8 @@ def unscored_reference(reference: str, split: str) -> dict[str, Any]:
     return {"rank": None, "tier": None, "status": "", "reference": True, "team": team, "system": system,
             "submission": reference, "split": split, "run_id": None, "start_time": None,
             "validation": "unknown", "reason": "", "ranking_eer": None, "ranking_attacker": None,
-            "ranking_semi_informed": False, **chance_fields({}, {}, None), "worst_eer": None, "worst_eer_attacker": None,
+            "ranking_semi_informed": False, **chance_fields({}, {}, None), "worst_eer": None,
+            "worst_eer_attacker": None,
             "worst_linkability": None, "worst_linkability_attacker": None, "dice_mean": None,
             "failure_rate": None, "utility": {}, "attributes": {}, **worst_attributes({}),
             "attacks": {}, "plots": [], "vs_reference": {}}
