@@ -162,7 +162,8 @@ def terminal_table(out_dir: str | Path) -> str:
     if ref_row is not None:
         lines.append(f"(none): {ref_row['submission']}, the original volumes, against the same attacker: the attack's "
                      "strength; interval: the ranking EER's 95% interval, whose lower end decides the tier; "
-                     "chance: the worst-case EER of a chance attacker (null median; ~: indistinguishable from chance, tier 1); "
+                     "chance: the worst-case EER of a chance attacker (null median; ~: indistinguishable from chance, "
+                     "tier 1); "
                      "sex b.acc: highest balanced accuracy over the attacks (chance 0.5); age MAE in years")
     return "\n".join(lines)
 
