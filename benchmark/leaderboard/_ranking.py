@@ -63,8 +63,13 @@ def attack_groups(metrics: dict[str, float]) -> dict[str, dict[str, list[Optiona
     return out
 
 
-def ranking_eer(groups: dict[str, dict[str, list]]) -> tuple[Optional[float], Optional[str], bool]:
-    """(worst EER, its attack, whether semi-informed attacks decided) from the attack groups."""
+def ranking_eer(groups: dict[str, dict[str, list]],
+                unranked: frozenset[str] = frozenset()) -> tuple[Optional[float], Optional[str], bool]:
+    """(worst EER, its attack, whether semi-informed attacks decided) from the attack groups; attacks in
+    ``unranked`` (context such as ``anatomy``, named by the run's ``privacy.unranked_attacks`` tag) are
+    left out, as in ``privacy/worst_eer``."""
+    groups = {g: v for g, v in groups.items() if MetricKey.parse(g).attack not in unranked}
+
     def worst(keys):
         vals = [(groups[g]["eer"][0], g) for g in keys if groups[g].get("eer") and groups[g]["eer"][0] is not None]
         return min(vals) if vals else (None, None)
@@ -118,7 +123,8 @@ def make_row(run, reference: str) -> dict[str, Any]:
     tags, metrics = run.data.tags, {k: float(v) for k, v in run.data.metrics.items()}
     team, system = tags.get("team", "?"), tags.get("system", "?")
     groups = attack_groups(metrics)
-    eer, attack, semi = ranking_eer(groups)
+    unranked = frozenset(a for a in tags.get("privacy.unranked_attacks", "").split(",") if a)
+    eer, attack, semi = ranking_eer(groups, unranked)
     if eer is None and _num(metrics.get("privacy/worst_eer")) is not None:
         eer, attack, semi = metrics["privacy/worst_eer"], tags.get("privacy.worst_eer_attacker"), False
     validation = tags.get("validation.status", "unknown")

@@ -8,7 +8,7 @@
                     privacy/worst_eer, privacy/worst_linkability                  (worst case)
                     utility/<metric>                                              (brain preservation)
                     attributes/<attack>/<metric>[_chance|_ci_low|_ci_high]        (attribute inference)
-    privacy     {split: {"worst_eer_attacker", "worst_linkability_attacker"}}
+    privacy     {split: {"worst_eer_attacker", "worst_linkability_attacker", "unranked_attacks"?}}
     failures    [{"id", "attacker", "sample", "split", "error"}]   what could not be scored, and why
     messages    [str]                               what was skipped or adapted, and why
     artifacts   [path]                              score files and plots, relative to the output folder

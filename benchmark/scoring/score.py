@@ -88,7 +88,7 @@ def privacy_summary(flat: dict[str, float], unranked: frozenset[str] = frozenset
     eers = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk.metric == "eer"}
     links = {str(mk.attacker): flat[k] for k, mk in keys.items() if mk.metric == "linkability"}
     values: dict[str, float] = {}
-    who: dict[str, str] = {}
+    who: dict[str, str] = {"unranked_attacks": ",".join(sorted(unranked))} if unranked else {}
     if eers:
         worst = min(eers, key=lambda k: (eers[k], k))
         values["privacy/worst_eer"], who["worst_eer_attacker"] = eers[worst], worst

@@ -58,3 +58,12 @@ def test_older_results_without_chance_keys(tmp_path):
     with open(b["dir"] / "leaderboard.csv", newline="") as f:
         assert all(r["chance"] == "n/a" for r in csv.DictReader(f))
     assert "n/a" in next(ln for ln in terminal_table(b["dir"]).splitlines() if "old/run" in ln)
+
+
+def test_context_attacks_named_unranked_do_not_decide_the_ranking_figure():
+    from benchmark.leaderboard._ranking import ranking_eer
+
+    groups = {"mri2mri/anatomy/semi_informed": {"eer": [0.0, 0.0, 0.0]},
+              "mri2mri/arcface/semi_informed": {"eer": [0.35, 0.3, 0.4]}}
+    assert ranking_eer(groups)[:2] == (0.0, "mri2mri/anatomy/semi_informed")
+    assert ranking_eer(groups, frozenset({"anatomy"}))[:2] == (0.35, "mri2mri/arcface/semi_informed")

@@ -40,8 +40,10 @@ def test_typed_access_and_failures():
     assert "arcface/age_mae" in results.attributes("test")
     assert set(results.reference.splits["test"]) <= set(test)
 
-    failed = Results(SubmissionInfo("t", "s", "p"), failures=[Failure("v1", "no brain")], artifacts=[])
-    assert failed.to_json()["failures"] == [{"id": "v1", "error": "no brain"}]
+    failed = Results(SubmissionInfo("t", "s", "p"), failures=[Failure("v1", "arcface/ignorant", "anonymised", "test",
+                                                                      "no brain")], artifacts=[])
+    assert failed.to_json()["failures"] == [{"id": "v1", "attacker": "arcface/ignorant", "sample": "anonymised",
+                                             "split": "test", "error": "no brain"}]
     assert Results.from_json(failed.to_json()) == failed
     invalid = Results.invalid("t", "s", "p", "volumes/v1.nii.gz: missing")
     assert set(invalid.to_json()) == set(json.loads((DATA / "results_invalid.json").read_text()))
