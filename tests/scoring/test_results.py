@@ -75,4 +75,5 @@ def test_a_tiny_cohort_scored_now_has_the_keys_of_before(tmp_path):
     for reuse in ("false", "true"):  # scored anew, then read back from the result cache (reused)
         now = json.loads((work / cli("score", f"submission={submission}", f"scoring.reuse={reuse}")).read_text())
     before = json.loads((DATA / "results_reused.json").read_text())
+    assert sorted(now.pop("provenance")) == ["code", "cohort", "git"]  # added since (MLflow tags)
     assert _keys(now) == _keys(before)
