@@ -23,7 +23,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.shards import sharding
 from benchmark.core.files import write_json, write_text
 from benchmark.core.provenance import code_hash, git_version
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.scoring import reference
 from benchmark.scoring.results import Provenance, Reference, Results, Validation
 from benchmark.scoring.score import score_submission
