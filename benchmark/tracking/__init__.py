@@ -1,7 +1,7 @@
 """MLflow tracking: one experiment per challenge edition, one run per (submission, split).
 
-The experiment is tagged ``mlflow.experimentKind=custom_model_development`` so that MLflow 3's UI opens
-it on its runs table (not on the GenAI traces overview). A run holds:
+The experiment is tagged ``mlflow.experimentKind=custom_model_development`` (MLflow 3's experiment type:
+model training, not GenAI; the UI shows its runs table with ``?workflowType=machine_learning``). A run holds:
 
 - params: the resolved config, flattened to dotted keys (``dataset.n_persons``); values longer than
   MLflow's 6000 characters are truncated (the whole config is also an artifact, ``config/config.yaml``);

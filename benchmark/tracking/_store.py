@@ -12,8 +12,8 @@ from benchmark.tracking._config import TrackingConfig
 from benchmark.tracking._content import clean_key
 from benchmark.tracking._retry import is_transient, retry
 
-#: MLflow 3's UI opens an experiment by its kind: a GenAI one (or one it cannot classify) on the traces
-#: overview, a model-development one on its runs table, where the benchmark's runs are
+#: the UI's experiment type: a model-training experiment, not a GenAI one (the runs table itself needs the
+#: UI's "Model training" switch, ``?workflowType=machine_learning`` in the link: README)
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_TAGS = {EXPERIMENT_KIND: "custom_model_development",
                    "mlflow.note.content": "Defacing privacy benchmark: one run per submission and split. Filter "

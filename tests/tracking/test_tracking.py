@@ -224,8 +224,8 @@ def test_two_processes_into_one_sqlite_store(tmp_path):
 
 
 def test_runs_carry_filter_tags_and_the_experiment_opens_on_its_runs(tmp_path):
-    """team, system, split(s), cohort, code version and reused on every run; the experiment's kind makes
-    MLflow 3's UI open it on the runs table (an edition created before gets the kind too)."""
+    """team, system, split(s), cohort, code version and reused on every run; the experiment's type is model
+    training, not GenAI, for MLflow 3's UI (an edition created before gets it too)."""
     from mlflow.tracking import MlflowClient
 
     tcfg = TrackingConfig(uri=sqlite_store(tmp_path), experiment="edition")
