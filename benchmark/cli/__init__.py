@@ -20,7 +20,7 @@ from typing import Sequence
 
 from omegaconf import OmegaConf
 
-from benchmark.cli.commands import COMMANDS, dispatch
+from benchmark.cli.commands import COMMANDS, command_help, dispatch
 from benchmark.cli.compose import apply_command, checked, compose
 from benchmark.cli.multirun import multirun
 from benchmark.core.errors import BenchmarkError
@@ -52,9 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unknown command {command!r}\n\n{_help()}", file=sys.stderr)
         return 2
     if "-h" in overrides or "--help" in overrides:
-        print(f"usage: python -m benchmark {command} [-m] [key=value ...]\n\n{COMMANDS[command][0]}\n\n"
-              "Config groups: dataset, baseline, attack, tracking, hydra/launcher (see conf/).\n"
-              "-m, --multirun: run a sweep (baseline=none,blur) as Hydra jobs with the chosen launcher.")
+        print(command_help(command))
         return 0
     if command == "study" and overrides and "=" not in overrides[0] and not overrides[0].startswith("-"):
         overrides = [f"study={overrides[0]}", *overrides[1:]]  # study <name>: the study= override

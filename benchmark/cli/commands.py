@@ -17,7 +17,9 @@ from benchmark.cli.pipeline import run as run_pipeline
 from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.shards import sharding
+from benchmark.data.devkit import load_dev_kit
 from benchmark.data.prepare import prepare, prepared_root, summary
+from benchmark.data.prepared import Prepared
 from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
 from benchmark.studies import STUDIES, study_context
 from benchmark.studies.context import table
@@ -65,11 +67,24 @@ def validate_command(cfg: DictConfig) -> int:
     return 0
 
 
+def scoring_cohort(cfg: DictConfig) -> Prepared:
+    """The organiser's prepared cohort, or with ``kit=`` a dev kit alone (:mod:`benchmark.data.devkit`):
+    then only the kit's volumes of a submission are validated and read."""
+    if not cfg.kit:
+        return prepare(cfg)
+    prepared = load_dev_kit(cfg.kit)
+    missing = [s for s in cfg.scoring.splits if not prepared.splits.persons.get(s)]
+    if missing:
+        raise BenchmarkError(f"the dev kit holds no {missing[0]} split; score it with split=dev", cfg.kit)
+    cfg.validation.ignore_extra = True
+    return prepared
+
+
 def score_command(cfg: DictConfig) -> int:
     if not cfg.submission:
         raise BenchmarkError("give the submission to score: submission=<dir>")
     submission = Path(cfg.submission)
-    prepared = prepare(cfg)
+    prepared = scoring_cohort(cfg)
     path, results = evaluate(cfg, prepared, submission, Path(cfg.output_dir) if cfg.output_dir else None)
     if not results.validation.ok:
         print(f"error: {submission}: not a valid submission: {results.validation.reason} "
@@ -115,6 +130,65 @@ COMMANDS: dict[str, tuple[str, Callable[[DictConfig], int]]] = {
               + ", ".join(STUDIES) + ")", study_command),
     "leaderboard": ("build leaderboard/ (json, csv, md, html) from the tracked runs", leaderboard_command),
 }
+
+
+#: command -> its main options (override, what it does), listed by ``python -m benchmark <command> --help``
+OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "run": (("baselines=[none,quickshear]", "the defacing baselines to anonymise and score"),
+            ("baseline=<name>", "one baseline with its overrides (baseline.seed=1); -m sweeps"),
+            ("submissions=[dir,...]", "also validate and score these submission folders or archives"),
+            ("split=dev", "score this split only (default scoring.splits=[test])"),
+            ("dataset=bids dataset.root=PATH", "your own cohort (default: the synthetic one)"),
+            ("dataset.n_persons=24", "size of the synthetic cohort"),
+            ("scoring.attacks=[arcface,dlib,geo]", "the attacks; attack=<name> for one with its options"),
+            ("scoring.knowledge=[ignorant,lazy_informed,semi_informed]", "the attackers' knowledge levels"),
+            ("scoring.reuse=false", "score anew, not reusing an unchanged submission's results"),
+            ("workers=2", "submissions anonymised and scored at a time"),
+            ("tracking.uri=sqlite:///mlruns.db", "the MLflow store"),
+            ("progress=false", "no progress bars or progress lines")),
+    "prepare": (("dataset=bids dataset.root=PATH", "your own cohort (default: the synthetic one)"),
+                ("dataset.n_persons=24", "size of the synthetic cohort"),
+                ("splits.test=0.6 splits.dev=0.1 splits.train=0.3", "share of persons in each split"),
+                ("paths.prepared_dir=prepared", "where the lists, keys, kit/ and kit-dev/ are written"),
+                ("prepare.write_dev_kit=false", "no dev kit (the dev split with its keys, for participants)")),
+    "anonymize": (("baseline=<name>", "the baseline (conf/baseline/), with its overrides (baseline.seed=1)"),
+                  ("paths.submissions_dir=submissions", "written to <dir>/baseline-<name>/"),
+                  ("workers=2", "volumes anonymised at a time")),
+    "validate": (("submission=<dir|archive>", "the submission to check"),
+                 ("kit_dir=<kit>", "the kit to check it against (default: the prepared one)"),
+                 ("validation.max_file_mb=200", "largest volume file accepted"),
+                 ("validation.report=<path>", "where validation.json goes"),
+                 ("validation.workers=4", "volumes checked at a time")),
+    "score": (("submission=<dir|archive>", "the submission to score"),
+              ("output_dir=<dir>", "where results.json, scores/ and plots/ go (default outputs/score/...)"),
+              ("split=dev", "score this split only (default scoring.splits=[test])"),
+              ("kit=<kit-dev>", "score from a dev kit alone, without the organiser's files (split dev)"),
+              ("attack=<name>", "one attack (conf/attack/), with its options; default scoring.attacks"),
+              ("scoring.knowledge=[ignorant,lazy_informed,semi_informed]", "the attackers' knowledge levels"),
+              ("scoring.bootstrap=1000", "person-level resamples for the intervals (0: none)"),
+              ("scoring.permutations=1000", "person relabellings for the chance levels (0: none)"),
+              ("scoring.reuse=false", "score anew, not reusing an unchanged submission's results"),
+              ("tracking.uri=sqlite:///mlruns.db", "the MLflow store")),
+    "study": (("study=<name>", "the experiment (also: study <name>): " + ", ".join(STUDIES)),
+              ("submission=<dir|archive>", "the submission studied"),
+              ("output_dir=<dir>", "where <name>.json goes"),
+              ("attack=<name>", "one attack (conf/attack/), with its options")),
+    "leaderboard": (("leaderboard.split=test", "the split that ranks"),
+                    ("paths.leaderboard_dir=leaderboard", "where the page and tables are written"),
+                    ("tracking.uri=sqlite:///mlruns.db", "the MLflow store the runs are read from")),
+}
+
+
+def command_help(command: str) -> str:
+    """``python -m benchmark <command> --help``: what it does and its main options."""
+    width = 34  # a longer option gets its text on the next line
+    lines = [f"  {o:<{width}}  {text}" if len(o) <= width else f"  {o}\n  {'':<{width}}  {text}"
+             for o, text in OPTIONS[command]]
+    return "\n".join([f"usage: python -m benchmark {command} [-m] [key=value ...]", "", COMMANDS[command][0], "",
+                      "main options:", *lines, "",
+                      "Config groups: dataset, baseline, attack, tracking, hydra/launcher (see conf/).",
+                      f"Every key and its value: python -m benchmark {command} --cfg",
+                      "-m, --multirun: run a sweep (baseline=none,blur) as Hydra jobs with the chosen launcher."])
 
 
 def dispatch(command: str, cfg: DictConfig) -> int:

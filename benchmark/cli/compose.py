@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from benchmark.core.config import CONF_DIR, config_error_line, register, validate_node
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.keys import DEV
 
 GROUPS = ("dataset", "baseline", "attack", "tracking")  # component groups, each checked against its class
 
@@ -62,7 +63,12 @@ def chosen(key: str) -> str | None:
 
 
 def apply_command(command: str, cfg: DictConfig) -> DictConfig:
-    """What a command reads from the command line beyond the config: ``run baseline=X`` = ``baselines=[X]``."""
+    """What a command reads from the command line beyond the config: ``run baseline=X`` = ``baselines=[X]``,
+    ``split=X`` = ``scoring.splits=[X]`` (``kit=<dev kit>`` alone: ``[dev]``)."""
+    if cfg.get("split") or cfg.get("kit"):  # split=dev: scoring.splits=[dev]; a dev kit holds only dev
+        OmegaConf.set_struct(cfg, False)
+        cfg.scoring.splits = [cfg.split or DEV]
+        OmegaConf.set_struct(cfg, True)
     if command == "run" and chosen("baseline") is not None:
         if chosen("baselines") is not None:
             raise BenchmarkError("give either baseline=<name> (one baseline, e.g. swept with -m) or "

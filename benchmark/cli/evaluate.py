@@ -22,9 +22,10 @@ from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.shards import sharding
 from benchmark.core.files import write_json, write_text
-from benchmark.data.prepare import Prepared
+from benchmark.core.provenance import code_hash, git_version
+from benchmark.data.prepared import Prepared
 from benchmark.scoring import reference
-from benchmark.scoring.results import Reference, Results, Validation
+from benchmark.scoring.results import Provenance, Reference, Results, Validation
 from benchmark.scoring.score import score_submission
 from benchmark.scoring.shards import fill_cache
 from benchmark.submission.anonymize import anonymize_kit
@@ -86,6 +87,7 @@ def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pa
         results.validation = Validation(True)
     else:
         results = Results.invalid(team, system, str(submission), report.reason())
+    results.provenance = provenance(cfg, prepared)
     path = results.write(out_dir / "results.json")
     write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     write_json(out_dir / "validation.json", report.to_dict())
@@ -93,6 +95,13 @@ def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pa
                  for kind in ("plots", "scores") if (out_dir / kind / split).is_dir()}
     log_results(results.to_json(), OmegaConf.to_container(cfg, resolve=True), cfg.tracking, artifacts, report.to_dict())
     return path, results
+
+
+def provenance(cfg: DictConfig, prepared: Prepared) -> Provenance:
+    """What the figures were made from, to filter and compare runs: the cohort's fingerprint, the scoring
+    code's hash (:mod:`benchmark.scoring.result_cache`) and the checkout's ``git describe``."""
+    return Provenance(prepared.fingerprint, code_hash(*result_cache.code_modules(cfg)),
+                      git_version() or "unknown (not a git checkout)")
 
 
 def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[Results], str]:

@@ -55,6 +55,7 @@ class ValidationConfig:
     workers: int = 1  # volumes checked in parallel (threads; gzip releases the GIL)
     report: Optional[str] = None  # where validation.json goes; default: in the submission folder, or beside the archive
     unpack_dir: Optional[str] = None  # where an archive is unpacked (kept); default: a temporary folder, removed
+    ignore_extra: bool = False  # ids outside the kit's list are a warning, not an error (scoring from a dev kit)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class LimitsConfig:
 @dataclass
 class PrepareConfig:
     write_kit: bool = True  # also write the participant kit (volumes under pseudonyms, list of ids)
+    write_dev_kit: bool = True  # and the dev kit beside it (dev split with keys: benchmark.data.devkit)
 
 
 @dataclass
@@ -191,6 +193,8 @@ class Config:
     submissions: list[str] = field(default_factory=list)  # extra submission folders for run
     submission: str = ""  # a submission folder or archive (validate, score)
     kit_dir: str = ""  # the participant kit to validate against; default: the prepared one
+    kit: str = ""  # score: a dev kit folder (kit-dev) to score from alone, without the organiser's files
+    split: str = ""  # score/run: score this split only (scoring.splits=[split]); with kit=: dev
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
     output_dir: str = ""  # where score writes; default outputs/score/<date>/<team>-<system>

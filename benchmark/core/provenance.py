@@ -12,6 +12,7 @@ import ast
 import functools
 import hashlib
 import importlib.util
+import subprocess
 from pathlib import Path
 
 PROJECT = ("benchmark", "baselines")  # top-level packages whose imports are followed
@@ -84,3 +85,15 @@ def code_hash(*modules: str, project: tuple[str, ...] = PROJECT) -> str:
     for name, path in sorted({item for m in modules for item in source_files(m, project)}):
         h.update(f"{name}\0{_file_hash(path, path.stat().st_mtime_ns)}\0".encode())
     return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def git_version(root: Path = Path(__file__).resolve().parents[2]) -> str | None:
+    """``git describe --tags --always --dirty`` of the checkout the code runs from; None outside a git
+    checkout or without git (then :func:`code_hash` alone says which code ran)."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "describe", "--tags", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

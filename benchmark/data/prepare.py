@@ -12,6 +12,7 @@ Layout of ``<paths.prepared_dir>/<dataset hash>/``:
         ids.txt                   every volume id a valid submission must contain
         volumes/<id>.nii.gz       the volumes to anonymise, clean headers, under their pseudonyms
         README.md                 how to submit
+    kit-dev/                      the dev kit organisers may hand out (benchmark.data.devkit)
 
 The folder name is a hash of the dataset and split configs, so ``anonymize``, ``validate`` and
 ``score`` find the same lists from the same overrides.
@@ -19,19 +20,18 @@ The folder name is a hash of the dataset and split configs, so ``anonymize``, ``
 
 from __future__ import annotations
 
-import functools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.data.dataset import Dataset
+from benchmark.data.devkit import summary_line, write_dev_kit
+from benchmark.data.prepared import Prepared
 from benchmark.core import registry
 from benchmark.core.config import SplitFractions, typed
 from benchmark.core.keys import ALL_SPLITS
-from benchmark.data.splits import Splits, TrialList, make_splits
+from benchmark.data.splits import make_splits
 from benchmark.data.volume import clean_image, read_data, read_header, save_volume
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, write_json, write_text
@@ -43,35 +43,6 @@ Anonymise every volume in `volumes/` with your system and submit, for each id li
 `volumes/<id>.nii.gz` on the same grid (shape and affine) as the volume you received, together with a
 `submission.yaml` (team, system, description). See submissions/README.md of the benchmark.
 """
-
-
-@dataclass
-class Prepared:
-    root: Path
-    dataset: Dataset
-    splits: Splits
-
-    @property
-    def kit(self) -> Path:
-        return self.root / "kit"
-
-    def ids(self) -> list[str]:
-        return [v.pseudonym for v in self.splits.volumes]
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """What these lists were made from: the folder's name (the dataset and split configs) and the
-        size and modification time of every source file (participants.tsv, scans, photographs), so that a
-        cohort edited in place under the same config gives another fingerprint. Part of the keys of the
-        baseline volumes and the scored results."""
-        ds = self.dataset
-        files = [ds.root / "participants.tsv"] + [f for part in ds.participants.values() for f in
-                                                  [*(ses.path for ses in part.sessions.values()), *part.photos]]
-        stamps = {f.relative_to(ds.root).as_posix(): [(st := f.stat()).st_size, st.st_mtime_ns] for f in files}
-        return config_hash({"prepared": self.root.name, "files": stamps})
-
-    def trial_list(self, split: str, condition: str) -> TrialList | None:
-        return next((t for t in self.splits.trial_lists if t.split == split and t.condition == condition), None)
 
 
 def prepared_root(cfg: DictConfig) -> Path:
@@ -105,6 +76,8 @@ def prepare(cfg: DictConfig, write_kit: bool | None = None) -> Prepared:
     prepared = Prepared(out, dataset, splits)
     if cfg.prepare.write_kit if write_kit is None else write_kit:
         write_participant_kit(prepared, cfg.limits.max_voxels, show=cfg.progress)
+        if cfg.prepare.write_dev_kit:
+            write_dev_kit(prepared)
     return prepared
 
 
@@ -145,4 +118,5 @@ def summary(prepared: Prepared) -> str:
                      f"{len(tl.same_sex)} same-sex")
     lines += [f"  note: {m}" for m in prepared.splits.messages]
     lines.append(f"  participant kit: {prepared.kit} ({len(prepared.splits.volumes)} volumes)")
+    lines.append(summary_line(prepared))
     return "\n".join(lines)

@@ -869,7 +869,7 @@ def generate_cohort(cfg: SyntheticCohort, root: Path, progress: bool = True) -> 
 
         args = [(asdict(cfg), i, str(root)) for i in indices]
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            results = list(track(pool.map(_worker, args), "synthetic cohort", show=progress))
+            results = list(track(pool.map(_worker, args), "synthetic cohort", show=progress, total=len(args)))
     participants = [{"participant_id": r["identity"]["participant_id"], "age": r["identity"]["age"],
                      "sex": r["identity"]["sex"]} for r in results]
     write_text(root / "participants.tsv", _tsv(participants))

@@ -20,7 +20,7 @@ from benchmark.attacks import Attack
 from benchmark.attacks.adapt import Pool, adapt_attack, summary
 from benchmark.core import registry
 from benchmark.core.keys import LAZY_INFORMED, SEMI_INFORMED, TRAIN
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.submission.format import volume_path
 
 

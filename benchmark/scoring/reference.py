@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 import benchmark.scoring.result_cache as result_cache
 from benchmark.core.config import LeaderboardConfig, typed
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.scoring.results import Reference, Results
 from benchmark.submission.anonymize import baseline_dir
 

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmark.core.files import config_hash, sha256_file, write_json
 from benchmark.core.provenance import code_hash
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.scoring.results import Results
 from benchmark.scoring.attackers import attack_nodes
 from benchmark.submission.format import volume_path

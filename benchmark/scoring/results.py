@@ -16,10 +16,12 @@
                                                     for the same keys (:mod:`benchmark.scoring.reference`)
     reused      str                                 the result-cache entry the figures come from
     validation  {"ok", "reason"}
+    provenance  {"cohort", "code", "git"}           what the figures were made from: the prepared cohort's
+                                                    fingerprint, the scoring code's hash, ``git describe``
 
 ``artifacts`` is absent for a submission that failed validation (it is not scored), ``reference`` for the
 reference itself or when it could not be added (a message says why), ``reused`` when the figures were
-computed anew, and ``validation`` in a result-cache entry (kept before validation is added).
+computed anew, and ``validation`` and ``provenance`` in a result-cache entry (kept before they are added).
 """
 
 from __future__ import annotations
@@ -77,6 +79,16 @@ class Reference:
 
 
 @dataclass
+class Provenance:
+    """What the figures were made from, to filter and compare runs (MLflow tags ``cohort``, ``code_hash``,
+    ``code_version``)."""
+
+    cohort: str  # benchmark.data.prepared.Prepared.fingerprint
+    code: str  # benchmark.core.provenance.code_hash of the scoring code
+    git: str  # git describe of the checkout
+
+
+@dataclass
 class Results:
     submission: SubmissionInfo
     splits: Figures = field(default_factory=dict)
@@ -87,6 +99,7 @@ class Results:
     reference: Optional[Reference] = None
     reused: Optional[str] = None
     validation: Optional[Validation] = None
+    provenance: Optional[Provenance] = None
 
     @classmethod
     def invalid(cls, team: str, system: str, path: str, reason: str) -> "Results":
@@ -125,17 +138,21 @@ class Results:
             out["reused"] = self.reused
         if self.validation is not None:
             out["validation"] = {"ok": self.validation.ok, "reason": self.validation.reason}
+        if self.provenance is not None:
+            p = self.provenance
+            out["provenance"] = {"cohort": p.cohort, "code": p.code, "git": p.git}
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Results":
         """The inverse of :meth:`to_json` (a ``results.json`` read back, or a result-cache entry)."""
-        ref, val = data.get("reference"), data.get("validation")
+        ref, val, prov = data.get("reference"), data.get("validation"), data.get("provenance")
         return cls(submission=SubmissionInfo(**data["submission"]), splits=data.get("splits", {}),
                    privacy=data.get("privacy", {}), failures=[Failure(**f) for f in data.get("failures", [])],
                    messages=list(data.get("messages", [])), artifacts=data.get("artifacts"),
                    reference=Reference(**ref) if ref is not None else None, reused=data.get("reused"),
-                   validation=Validation(**val) if val is not None else None)
+                   validation=Validation(**val) if val is not None else None,
+                   provenance=Provenance(**prov) if prov is not None else None)
 
     def write(self, path: str | Path) -> Path:
         return write_json(path, self.to_json())

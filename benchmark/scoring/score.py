@@ -31,7 +31,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_text
 from benchmark.core.keys import CONDITIONS, IGNORANT, KNOWLEDGE, LAZY_INFORMED, MRI2MRI, PHOTO2MRI, MetricKey
 from benchmark.core.progress import progress
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.data.volume import load_volume
 from benchmark.scoring.attackers import attack_nodes, attackers, build_attack
 from benchmark.scoring.attributes import attribute_results

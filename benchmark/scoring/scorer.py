@@ -22,7 +22,7 @@ from benchmark.attacks import Attack, Embedding
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.keys import LAZY_INFORMED, PHOTO2MRI, MetricKey
 from benchmark.core.progress import progress
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.data.splits import TrialList
 from benchmark.submission.format import volume_path
 

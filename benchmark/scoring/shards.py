@@ -29,7 +29,7 @@ from benchmark.attacks.adapt import pool_variant, pool_views
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.keys import CONDITIONS, LAZY_INFORMED, MRI2MRI, PHOTO2MRI, SEMI_INFORMED, TRAIN
 from benchmark.core.shards import run_shards, shard_of, sharding
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.data.volume import load_volume
 from benchmark.scoring.attackers import attack_nodes, build_attack
 from benchmark.scoring.scorer import Scorer

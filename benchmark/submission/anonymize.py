@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from benchmark.data.volume import load_volume, save_volume
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_path, write_json
-from benchmark.data.prepare import Prepared
+from benchmark.data.prepared import Prepared
 from benchmark.core.progress import progress
 from benchmark.core.provenance import code_hash
 from benchmark.core.shards import Sharding, run_shards, shard_of

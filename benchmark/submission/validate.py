@@ -190,6 +190,10 @@ def validate_submission(submission: str | os.PathLike, kit_dir: str | os.PathLik
 def _check_folder(root: Path, ids: list[str], kit_dir: Path, limits: ValidationConfig,
                   report: ValidationReport) -> None:
     found = _walk(root, set(ids), report)
+    extra = [f for f in report.files if f.status == "extra"]
+    if extra and limits.ignore_extra:  # scoring from a dev kit: the volumes it does not list are not read
+        report.files = [f for f in report.files if f.status != "extra"]
+        report.warnings.append(f"{len(extra)} volume(s) not in {kit_dir / 'ids.txt'} ignored (not read)")
     info_ok = _check_info(root, report)
     if report.total_bytes > limits.max_total_gb * GB:
         report.errors.append(f"the submission holds {_size(report.total_bytes)}, over the limit of "

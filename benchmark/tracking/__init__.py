@@ -1,13 +1,16 @@
 """MLflow tracking: one experiment per challenge edition, one run per (submission, split).
 
-A run holds:
+The experiment is tagged ``mlflow.experimentKind=custom_model_development`` (MLflow 3's experiment type:
+model training, not GenAI; the UI shows its runs table with ``?workflowType=machine_learning``). A run holds:
 
 - params: the resolved config, flattened to dotted keys (``dataset.n_persons``); values longer than
   MLflow's 6000 characters are truncated (the whole config is also an artifact, ``config/config.yaml``);
 - metrics: the keys of that split in ``results.json`` (``photo2mri/arcface/semi_informed/eer``, ...);
-- tags: ``team``, ``system``, ``submission`` (team/system), ``split``, ``validation.status``
-  (``passed``/``failed``/``unknown``), ``validation.reason`` when it failed, the worst-case attackers,
-  ``reused`` (the result-cache entry) when the figures were not computed anew;
+- tags: ``team``, ``system``, ``submission`` (team/system), ``split``, ``splits`` (every split scored),
+  ``validation.status`` (``passed``/``failed``/``unknown``), ``validation.reason`` when it failed, the
+  worst-case attackers, ``reused`` (``true``/``false``; ``reused.entry``: the result-cache entry when the
+  figures were not computed anew), ``cohort`` (fingerprint), ``code_version`` (``git describe``) and
+  ``code_hash`` (``_content.provenance_tags``);
 - artifacts: the files given (plots, score files, config, validation report), ``results.json`` and the
   validation report. Renders, embeddings and photographs are biometric data and are never logged
   unless ``tracking.log_biometric_artifacts`` is true.

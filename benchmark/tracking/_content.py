@@ -119,15 +119,30 @@ def run_name(team: str, system: str, split: str) -> str:
     return f"{team}/{system}/{split}"
 
 
+def provenance_tags(results: Mapping[str, Any]) -> dict[str, str]:
+    """``reused`` (``true``/``false``; ``reused.entry``: the result-cache entry whose figures these are),
+    ``cohort`` (the prepared cohort's fingerprint), ``code_version`` (``git describe``) and ``code_hash``
+    (the scoring code) from results.json's ``provenance`` block."""
+    prov = dict(results.get("provenance") or {})
+    tags = {"reused": "true" if results.get("reused") else "false"}
+    if results.get("reused"):  # the figures of an earlier run of the same inputs (benchmark.scoring.result_cache)
+        tags["reused.entry"] = str(results["reused"])[:MAX_TAG_VAL_LENGTH]
+    for tag, key in (("cohort", "cohort"), ("code_version", "git"), ("code_hash", "code")):
+        if prov.get(key):
+            tags[tag] = str(prov[key])[:MAX_TAG_VAL_LENGTH]
+    return tags
+
+
 def run_tags(results: Mapping[str, Any], split: str, validation: Optional[Mapping[str, Any]]) -> dict[str, str]:
-    """The tags of a split's run: who, which split, validation, the worst-case attackers, reuse."""
+    """The tags of a split's run: who, which split (and every split scored), validation, the worst-case
+    attackers, reuse and provenance (:func:`provenance_tags`)."""
     sub = dict(results.get("submission") or {})
     team, system = str(sub.get("team") or "unknown"), str(sub.get("system") or "unknown")
     tags = {"team": team, "system": system, "submission": f"{team}/{system}", "split": split,
+            "splits": ",".join(results.get("splits") or {}) or split,
             "submission.path": str(sub.get("path", "")), "n_failures": str(len(results.get("failures") or [])),
-            "mlflow.runName": run_name(team, system, split), **validation_tags(validation)}
-    if results.get("reused"):  # the figures of an earlier run of the same inputs (benchmark.scoring.result_cache)
-        tags["reused"] = str(results["reused"])[:MAX_TAG_VAL_LENGTH]
+            "mlflow.runName": run_name(team, system, split), **validation_tags(validation),
+            **provenance_tags(results)}
     for k, v in dict((results.get("privacy") or {}).get(split) or {}).items():
         tags[f"privacy.{clean_key(k)}"] = str(v)[:MAX_TAG_VAL_LENGTH]
     return tags

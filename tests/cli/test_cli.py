@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cli import COMMANDS, main
+from omegaconf import OmegaConf
+
+from benchmark.cli import COMMANDS, compose, main
+from benchmark.core.config import CONF_DIR
 from benchmark.data.dataset import load_dataset
 from benchmark.data.splits import make_splits
 from tests.helpers import tiny_cohort
@@ -111,3 +114,25 @@ def test_prepare_pairs_contrasts(tmp_path, capsys):
     assert "test/mri2mri: 9 trials (3 target)" in capsys.readouterr().out
     key = next((tmp_path / "prep").glob("*/key.tsv")).read_text().splitlines()[1:]
     assert {tuple(ln.split("\t")[2:5:2]) for ln in key} == {("ses-1", "enroll"), ("ses-2", "trial")}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_command_help_lists_its_main_options(command, capsys):
+    """``<command> --help`` lists options that the composed config (or conf/ for a group) really has."""
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert COMMANDS[command][0] in out and "main options:" in out
+    cfg = compose([])
+    listed = [line.split()[0] for line in out.split("main options:")[1].split("\n\n")[0].splitlines()
+              if line.startswith("  ") and line.split() and "=" in line.split()[0]]
+    assert len(listed) >= 3
+    for option in listed:
+        key = option.split("=")[0]
+        assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>" or (CONF_DIR / key).is_dir(), option
+
+
+def test_score_help_names_the_dev_kit(capsys):
+    assert main(["score", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("submission=", "output_dir=", "split=dev", "kit=", "attack="):
+        assert option in out, option

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.scoring.results import Failure, Results, SubmissionInfo, Validation
+from benchmark.scoring.results import Failure, Provenance, Results, SubmissionInfo, Validation
 from tests.helpers import tiny_cohort
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,4 +77,12 @@ def test_a_tiny_cohort_scored_now_has_the_keys_of_before(tmp_path):
     for reuse in ("false", "true"):  # scored anew, then read back from the result cache (reused)
         now = json.loads((work / cli("score", f"submission={submission}", f"scoring.reuse={reuse}")).read_text())
     before = json.loads((DATA / "results_reused.json").read_text())
+    assert sorted(now.pop("provenance")) == ["code", "cohort", "git"]  # added since (MLflow tags)
     assert _keys(now) == _keys(before)
+
+
+def test_provenance_round_trips():
+    results = Results.invalid("t", "s", "p", "volumes/v1.nii.gz: missing")
+    results.provenance = Provenance("c0ffee", "5eed", "v1-2-gabc")
+    assert results.to_json()["provenance"] == {"cohort": "c0ffee", "code": "5eed", "git": "v1-2-gabc"}
+    assert Results.from_json(results.to_json()) == results

@@ -189,6 +189,10 @@ def test_extra_id(tree, kit):
     shutil.copy(vol(sub), vol(sub, "v9999"))
     msg = only_error(validate_submission(sub, kit))
     assert "v9999" in msg and "extra id" in msg
+    # scoring from a dev kit: the volumes it does not list are ignored, said in a warning
+    report = validate_submission(sub, kit, ValidationConfig(ignore_extra=True))
+    assert report.ok and report.n_ok == len(IDS)
+    assert any("1 volume(s) not in" in w for w in report.warnings)
 
 
 def test_stray_file_and_uncompressed(tree, kit):

@@ -221,3 +221,29 @@ def test_two_processes_into_one_sqlite_store(tmp_path):
     assert len(found) == 12 and all(r.info.status == "FINISHED" for r in found)
     assert all(len(r.data.metrics) == len(results_for("x", "y")["splits"]["test"]) for r in found)
     assert {r.data.tags["submission"] for r in found} == {f"t{i}/sys{k}" for i in (1, 2) for k in range(3)}
+
+
+def test_runs_carry_filter_tags_and_the_experiment_opens_on_its_runs(tmp_path):
+    """team, system, split(s), cohort, code version and reused on every run; the experiment's type is model
+    training, not GenAI, for MLflow 3's UI (an edition created before gets it too)."""
+    from mlflow.tracking import MlflowClient
+
+    tcfg = TrackingConfig(uri=sqlite_store(tmp_path), experiment="edition")
+    c = MlflowClient(tracking_uri=tcfg.uri)
+    old = c.create_experiment("edition")  # as an earlier version of the benchmark made it: no kind
+    results = {**results_for("acme", "blur"), "reused": ".cache/results/abc",
+               "provenance": {"cohort": "c0ffee", "code": "5eed", "git": "v1.2-3-gabc"}}
+    ids = log_results(results, CFG, tcfg, {}, None)
+    assert c.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    for rid, split in zip(ids, ("dev", "test")):
+        tags = c.get_run(rid).data.tags
+        assert (tags["team"], tags["system"], tags["split"], tags["splits"]) == ("acme", "blur", split, "dev,test")
+        assert (tags["cohort"], tags["code_version"], tags["code_hash"]) == ("c0ffee", "v1.2-3-gabc", "5eed")
+        assert (tags["reused"], tags["reused.entry"]) == ("true", ".cache/results/abc")
+    fresh = TrackingConfig(uri=tcfg.uri, experiment="fresh")
+    (rid,) = log_results(results_for("a", "b", splits=("test",)), {}, fresh, {}, None)
+    assert c.get_run(rid).data.tags["reused"] == "false"
+    exp = c.get_experiment_by_name("fresh")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    found = c.search_runs([exp.experiment_id], "tags.reused = 'false' and tags.team = 'a'")
+    assert [r.info.run_id for r in found] == [rid]
