@@ -763,7 +763,8 @@ PHOTO_BACK_MM = -75.0  # the photo volume is cropped behind this head-frame y
 class PhotoStudio:
     """A person's noiseless head and albedo on an axis-aligned head-frame grid, ready to photograph."""
 
-    def __init__(self, cfg: SyntheticCohort, model: PersonModel):
+    def __init__(self, cfg: SyntheticCohort, model: PersonModel, hair: bool = True):
+        """``hair=False``: the same person with neither scalp hair nor beard (the truth of hair removal)."""
         self.cfg = cfg
         vs = cfg.photo_voxel_size
         full = head_grid(vs, margin=8.0)
@@ -779,7 +780,7 @@ class PhotoStudio:
         with torch.no_grad():
             (g_t, g_a), _ = model.sampling_grids(affine, grid.shape, [_template_target(), agrid])
             inten = F.grid_sample(template_tensor(vs)[None], g_t, align_corners=True)[0, 0]
-            alb = torch.from_numpy(albedo_field(model.person, agrid))[None]
+            alb = torch.from_numpy(albedo_field(model.person, agrid, hair=hair, beard=hair))[None]
             colour = F.grid_sample(alb, g_a, padding_mode="border", align_corners=True)[0]
         self.image = nib.Nifti1Image(inten.numpy(), affine)
         self.albedo = np.ascontiguousarray(colour.movedim(0, -1).numpy())
@@ -811,6 +812,18 @@ class PhotoStudio:
         img = img + self.cfg.photo_noise * rng.standard_normal(img.shape).astype(np.float32)
         img = np.clip(img, 0.0, 1.0) ** (1 / 1.1)
         return (img * 255.0 + 0.5).astype(np.uint8)
+
+
+def photo_pair(cfg: SyntheticCohort, index: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Photograph ``k`` of person ``index`` as in the cohort, the same photograph without scalp hair and
+    beard, and where they differ (the visible hair, (H, W) bool: any channel off by more than 8 of 255;
+    both share the sensor noise, so elsewhere they are equal). For measuring hair removal."""
+    model = PersonModel(draw_person(cfg, index))
+    params = draw_photo(cfg, index, k)
+    shots = [PhotoStudio(cfg, model, hair=h).photograph(params, np.random.default_rng([cfg.seed, index, _STREAM_PHOTO, k, 1]))
+             for h in (True, False)]
+    visible = np.abs(shots[0].astype(np.int16) - shots[1].astype(np.int16)).max(axis=2) > 8
+    return shots[0], shots[1], visible
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
