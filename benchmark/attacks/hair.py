@@ -14,13 +14,13 @@ model ships offline, so the mask is built from what does (``attack.photo_hair=re
    level (three patches of radius 0.15 ``d``, above any beard, below any fringe): a pixel is hair when
    its chromaticity (r, g) = (R, G) / (R + G + B), invariant to shading, is more than
    ``chroma_z`` robust standard deviations (1.4826 MAD, at least 0.01) from the skin's median, or when
-   its texture (local energy of the luminance minus its Gaussian-smoothed self, sigma 1.5 px, averaged
-   over 2.5 px) is ``texture_ratio`` times the skin's, or when it is darker than ``dark`` times the skin's
-   median luminance; the mask is then closed and opened (3 px) and small specks (< 0.2% of the face)
+   its texture (local energy of the luminance minus its Gaussian-smoothed self, sigma 1 px, averaged
+   over 2 px) is ``texture_ratio`` times the skin's, or when it is darker than ``dark`` times the skin's
+   median luminance and rougher than 1.5 times its texture (a shadow is smooth); the mask is then closed and opened (3 px) and small specks (< 0.2% of the face)
    dropped. The thresholds were set on 20 synthetic photographs (persons 0..) and checked on 20 others.
 3. *Fill* (:func:`fill_skin`): a quadratic surface in (x, y) fitted per channel, by least squares, to
-   the face's clear skin (the face polygon less the mask and the features, within half the hair
-   thresholds of the skin patches), clipped to that skin's 2nd..98th percentiles, gives colour and
+   the face's clear skin (the face polygon less the mask and the features, chromaticity within 2
+   robust deviations, texture under twice the skin's, not dark), clipped to that skin's 2nd..98th percentiles, gives colour and
    smooth shading; masked pixels take it, blended over a 1.5 px feathered edge.
 
 Measured on the synthetic photographs, whose painted hair is known (:func:`benchmark.data.synthetic.photo_pair`;
@@ -150,8 +150,8 @@ def _background(rgb: np.ndarray, tol: float) -> np.ndarray:
 def hair_mask(rgb: np.ndarray, lm: np.ndarray, params: HairParams = HairParams()
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hair mask, clear skin, skin chromaticity median) of an RGB uint8 photograph with 68 landmarks;
-    clear skin: (H, W) bool, within 2 of the thresholds' units of the skin patches (chroma, texture,
-    luminance), for fitting the fill."""
+    clear skin: (H, W) bool, chromaticity within 2 robust deviations, texture under twice the skin's,
+    not dark: where the fill is fitted."""
     shape = rgb.shape[:2]
     lower, scalp = hair_regions(shape, lm)
     rim = 2 * max(1, int(round(0.05 * _frame(lm)[0]))) + 1  # the silhouette's grazing, mixed pixels
