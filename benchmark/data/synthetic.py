@@ -113,6 +113,7 @@ class SyntheticCohort:
     """
 
     n_persons: int = 60
+    distractors: int = 0  # photo-only persons (photographs, no MRI) after the n_persons: a larger photo2mri gallery
     sessions: int = 3  # mri2mri: the first enrolls, the others are trials (photo2mri trials all of them)
     photos: int = 4  # one photo2mri template from all of them
     voxel_size: float = 2.0
@@ -155,7 +156,9 @@ class SyntheticCohort:
     def __post_init__(self) -> None:
         checks = [
             (self.n_persons >= 1, "n_persons must be at least 1"),
-            (self.n_persons <= 9999, "n_persons must be at most 9999 (ids sub-s0001..sub-s9999)"),
+            (self.distractors >= 0, "distractors must be 0 or more"),
+            (self.n_persons + self.distractors <= 9999,
+             "n_persons + distractors must be at most 9999 (ids sub-s0001..sub-s9999)"),
             (self.sessions >= 1, "sessions must be at least 1"),
             (self.photos >= 0, "photos must be 0 or more"),
             (0.5 <= self.voxel_size <= 8.0, "voxel_size must be between 0.5 and 8 mm"),
@@ -181,6 +184,8 @@ class SyntheticCohort:
         cfg = asdict(self)
         cfg.pop("cache_dir")
         cfg.pop("workers")
+        if not cfg["distractors"]:
+            cfg.pop("distractors")  # cohorts made before distractors existed keep their hash
         cfg["generator_version"] = GENERATOR_VERSION
         return cfg
 
@@ -848,7 +853,7 @@ def generate_person(cfg: SyntheticCohort, index: int, root: Path) -> dict[str, A
     model = PersonModel(person)
     pid = person.participant_id
     sessions = []
-    for s in range(cfg.sessions):
+    for s in range(cfg.sessions if index < cfg.n_persons else 0):  # distractors: photographs only
         params = draw_session(cfg, index, s)
         rng = np.random.default_rng([cfg.seed, index, _STREAM_SESSION, s, 1])
         img = session_image(cfg, model, params, rng)
@@ -903,9 +908,9 @@ def generate_cohort(cfg: SyntheticCohort, root: Path, progress: bool = True) -> 
     """Write the whole cohort under ``root`` (created if needed); see the module docstring for the layout."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    indices = list(range(cfg.n_persons))
+    indices = list(range(cfg.n_persons + (cfg.distractors if cfg.photos else 0)))
     workers = cfg.workers if cfg.workers > 0 else (os.cpu_count() or 1)
-    workers = max(1, min(workers, cfg.n_persons))
+    workers = max(1, min(workers, len(indices)))
     if workers == 1:
         with single_threaded_torch():
             results = [generate_person(cfg, i, root) for i in track(indices, "synthetic cohort", show=progress)]

@@ -205,3 +205,17 @@ def test_materialise_caches(tmp_path: Path, monkeypatch):
     same = syn.SyntheticCohort(**{**TINY, "n_persons": 1, "photos": 0, "sessions": 1}, cache_dir=str(tmp_path),
                                workers=4)
     assert same.root() == root
+
+
+def test_distractors_have_photographs_only(tmp_path: Path):
+    cfg = syn.SyntheticCohort(**{**TINY, "n_persons": 2, "sessions": 1, "photos": 1}, distractors=2)
+    root = tmp_path / "d"
+    syn.generate_cohort(cfg, root, progress=False)
+    with open(root / "participants.tsv") as f:
+        ids = [r["participant_id"] for r in csv.DictReader(f, delimiter="\t")]
+    assert ids == ["sub-s0001", "sub-s0002", "sub-s0003", "sub-s0004"]
+    for pid in ids[2:]:
+        assert not list((root / pid).glob("ses-*")) and len(list((root / pid / "photo").glob("*.png"))) == 1
+    assert (root / "sub-s0001" / "ses-1").is_dir()
+    assert syn.SyntheticCohort(**TINY).root() == syn.SyntheticCohort(**TINY, distractors=0).root()
+    assert cfg.root() != syn.SyntheticCohort(**{**TINY, "n_persons": 2, "sessions": 1, "photos": 1}).root()
