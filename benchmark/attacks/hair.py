@@ -17,14 +17,15 @@ model ships offline, so the mask is built from what does (``attack.photo_hair=re
    its texture (local energy of the luminance minus its Gaussian-smoothed self, sigma 1 px, averaged
    over 2 px) is ``texture_ratio`` times the skin's, or when it is darker than ``dark`` times the skin's
    median luminance and rougher than 1.5 times its texture (a shadow is smooth); the mask is then closed and opened (3 px) and small specks (< 0.2% of the face)
-   dropped. The thresholds were set on 20 synthetic photographs (persons 0..) and checked on 20 others.
+   dropped. The thresholds were set on 20 synthetic photographs (persons 0..) and checked on 20
+   others.
 3. *Fill* (:func:`fill_skin`): a quadratic surface in (x, y) fitted per channel, by least squares, to
    the face's clear skin (the face polygon less the mask and the features, chromaticity within 2
    robust deviations, texture under twice the skin's, not dark), clipped to that skin's 2nd..98th percentiles, gives colour and
    smooth shading; masked pixels take it, blended over a 1.5 px feathered edge.
 
-Measured on the synthetic photographs, whose painted hair is known (:func:`benchmark.data.synthetic.photo_pair`;
-``tests/attacks/test_hair.py``, figures in the study's note).
+Measured on the synthetic photographs, whose painted hair is known
+(:func:`benchmark.data.synthetic.photo_pair`; ``scripts/check_hair.py``, ``tests/attacks/test_hair.py``).
 """
 
 from __future__ import annotations

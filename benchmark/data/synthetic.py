@@ -825,8 +825,8 @@ def photo_pair(cfg: SyntheticCohort, index: int, k: int) -> tuple[np.ndarray, np
     both share the sensor noise, so elsewhere they are equal). For measuring hair removal."""
     model = PersonModel(draw_person(cfg, index))
     params = draw_photo(cfg, index, k)
-    shots = [PhotoStudio(cfg, model, hair=h).photograph(params, np.random.default_rng([cfg.seed, index, _STREAM_PHOTO, k, 1]))
-             for h in (True, False)]
+    shots = [PhotoStudio(cfg, model, hair=h).photograph(
+        params, np.random.default_rng([cfg.seed, index, _STREAM_PHOTO, k, 1])) for h in (True, False)]
     visible = np.abs(shots[0].astype(np.int16) - shots[1].astype(np.int16)).max(axis=2) > 8
     return shots[0], shots[1], visible
 

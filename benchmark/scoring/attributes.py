@@ -14,15 +14,15 @@ trials). Otherwise the trial's own enrollment would be in the training data and 
 would pass for attribute inference. Models are regularised for small sets: ridge regression with the
 penalty chosen by efficient leave-one-out (``RidgeCV``) for age, and an L2 logistic regression with C
 chosen by stratified cross-validation (``LogisticRegressionCV``, liblinear, class-balanced, seeded) for
-sex and ancestry (multinomial, lbfgs, for more than two classes; a group with fewer than two training persons in a fold is left out of
-that fold's model), all on standardised embeddings.
+sex and ancestry (multinomial, lbfgs, for more than two classes; a group with fewer than two training
+persons in a fold is left out of that fold's model), all on standardised embeddings.
 
 Scores and chance levels come from :func:`benchmark.metrics.age_scores` and
 :func:`benchmark.metrics.class_scores`, with the attacker's training labels (all enrollment labels) as
 the reference of chance; intervals are a person-level percentile bootstrap of the fixed predictions.
 Keys: ``attributes/<attack>/<metric>`` with ``age_r2``, ``age_mae`` (years, not a fraction),
-``sex_accuracy``, ``sex_balanced_accuracy``, ``ancestry_accuracy``, ``ancestry_balanced_accuracy``, each with ``_chance`` and ``_ci_low``/``_ci_high``, and
-``n_persons``. A metric that cannot be computed (fewer than two persons of a sex, constant ages, too
+``sex_accuracy``, ``sex_balanced_accuracy``, ``ancestry_accuracy``, ``ancestry_balanced_accuracy``,
+each with ``_chance`` and ``_ci_low``/``_ci_high``, and ``n_persons``. A metric that cannot be computed (fewer than two persons of a sex, constant ages, too
 few persons, no ancestry column) is left out with a message; nothing raises.
 """
 

@@ -82,7 +82,8 @@ def _frontal_landmarks() -> np.ndarray:
                             np.stack([np.linspace(108, 138, 5), np.full(5, 68.0)], 1)])
     nose = np.concatenate([np.stack([np.full(4, 100.0), np.linspace(80, 110, 4)], 1),
                            np.stack([np.linspace(90, 110, 5), np.full(5, 116.0)], 1)])
-    ring = np.stack([np.cos(np.linspace(0, 2 * np.pi, 6, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, 6, endpoint=False))], 1)
+    angle = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    ring = np.stack([np.cos(angle), np.sin(angle)], 1)
     eyes = np.concatenate([np.array([80.0, 82.0]) + ring * [9, 3], np.array([120.0, 82.0]) + ring * [9, 3]])
     mouth = np.array([100.0, 137.0]) + np.concatenate([ring * [18, 6], ring * [18, 6]])
     lips = np.concatenate([mouth, np.array([100.0, 137.0]) + ring * [10, 2]])[:20]
