@@ -27,8 +27,9 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, sha256_file
 import benchmark.core.provenance as provenance
 import benchmark.attacks.models as models
-from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5
-from benchmark.attacks.models import DetectedFace, ModelFile, SCRFDDetector
+from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5, dlib_square
+from benchmark.attacks.hair import HairResult, remove_hair
+from benchmark.attacks.models import DetectedFace, DlibShapePredictor, ModelFile, SCRFDDetector
 from benchmark.attacks.reconstruct import FaceFill
 from benchmark.data.volume import load_volume
 import benchmark.render as render
@@ -37,6 +38,9 @@ import benchmark.render as render
 #: the attacks of one scoring run render each volume once. Least recently used first.
 _RENDERS: "collections.OrderedDict[tuple, list]" = collections.OrderedDict()
 _RENDERS_MAX = 256
+
+#: The 68-point predictor that places hair removal's regions (face-recognition-models, pinned).
+HAIR_LANDMARKS = "shape_predictor_68_face_landmarks.dat"
 
 #: Bumped when the embedding code changes in a way that invalidates cached vectors.
 EMBEDDING_VERSION = 2
@@ -141,6 +145,8 @@ class Attack:
       fill: reconstruct a removed face from the template head before rendering (lazy-informed attacker);
       albedo: RGB skin colour in [0, 1] the renders are shaded with (null: grey renders);
       photo_grey: desaturate photographs before embedding (ITU-R BT.601 luma in all three channels);
+      photo_hair: 'keep' or 'remove' (beard, moustache and scalp hair replaced by skin in photographs
+        before they are embedded, :mod:`benchmark.attacks.hair`, on dlib's 68 landmarks);
       cache_root, use_cache: the embedding cache (runtime options, not part of the config hash).
     """
 
@@ -156,12 +162,15 @@ class Attack:
     fill: bool = False
     albedo: Optional[list[float]] = None
     photo_grey: bool = False
+    photo_hair: str = "keep"
     cache_root: str = field(default=os.path.join(".cache", "embeddings"), metadata=RUNTIME)
     use_cache: bool = field(default=True, metadata=RUNTIME)
 
     def __post_init__(self) -> None:
         if self.aggregate not in ("mean", "max"):
             raise BenchmarkError(f"attack '{self.name}': aggregate must be 'mean' or 'max', got {self.aggregate!r}")
+        if self.photo_hair not in ("keep", "remove"):
+            raise BenchmarkError(f"attack '{self.name}': photo_hair must be 'keep' or 'remove', got {self.photo_hair!r}")
         if not self.views:
             raise BenchmarkError(f"attack '{self.name}': views is empty; use [{{}}] for one frontal view")
         self.views = [_plain(v) for v in _plain(self.views)]
@@ -176,7 +185,10 @@ class Attack:
 
     def model_files(self) -> dict[str, ModelFile]:
         """The model files this configuration uses, by role."""
-        return {"detector": models.resolve_model(self.detector, self.detector_sha256)}
+        files = {"detector": models.resolve_model(self.detector, self.detector_sha256)}
+        if self.photo_hair == "remove":
+            files["hair_landmarks"] = models.resolve_model(HAIR_LANDMARKS)
+        return files
 
     def prepare(self) -> "Attack":
         """Load (and hash-check) every model now rather than at the first sample."""
@@ -269,9 +281,32 @@ class Attack:
     # --- photographs ---------------------------------------------------------------------------
 
     def embed_photo(self, photo: str | os.PathLike | np.ndarray) -> Embedding:
-        """Embed one photograph, given as a file path or an RGB uint8 array."""
-        image = photo if isinstance(photo, np.ndarray) else read_photo(photo)
-        return self.embed_image(desaturate(image) if self.photo_grey else image)
+        """Embed one photograph, given as a file path or an RGB uint8 array (hair removed first with
+        ``photo_hair='remove'``, ``info['hair_fraction']`` the share of the image replaced; then
+        desaturated with ``photo_grey``)."""
+        rgb = as_rgb_uint8(photo) if isinstance(photo, np.ndarray) else read_photo(photo)
+        hair = self.hairless(rgb) if self.photo_hair == "remove" else None
+        if hair is not None:
+            rgb = hair.image
+        e = self.embed_image(desaturate(rgb) if self.photo_grey else rgb)
+        if hair is not None:
+            e.info["hair_fraction"] = float(hair.mask.mean())
+        return e
+
+    def hairless(self, rgb: np.ndarray) -> HairResult:
+        """:func:`benchmark.attacks.hair.remove_hair` on the main face: SCRFD box (or the centred crop
+        when nothing is detected, as :meth:`embed_image` aligns), dlib's 68 landmarks in it."""
+        import dlib
+
+        rgb = as_rgb_uint8(rgb)
+        face = self.detect(rgb, np.ascontiguousarray(rgb[:, :, ::-1]))
+        if face is None:
+            kps = centred_landmarks5(*rgb.shape[:2])
+            face = DetectedFace(bbox=box_from_landmarks5(kps), kps=kps, score=0.0)
+        predictor = models.get_model(DlibShapePredictor, self.model_files()["hair_landmarks"])
+        shape = predictor.get(rgb, dlib.rectangle(*dlib_square(face.bbox, face.kps)))
+        lm = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+        return remove_hair(rgb, lm)
 
     def embed_photos(self, photos: Sequence[str | os.PathLike | np.ndarray]) -> Embedding:
         """One enrollment template from several photographs of one person (:meth:`combine` of them)."""

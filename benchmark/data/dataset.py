@@ -57,6 +57,12 @@ class Participant:
             return None
         return age if math.isfinite(age) else None
 
+    @property
+    def ancestry(self) -> str | None:
+        """The ``ancestry`` column of participants.tsv (the synthetic cohort's appearance cluster), if any."""
+        value = self.attributes.get("ancestry", "").strip()
+        return value or None
+
     def session_list(self) -> list[Session]:
         return list(self.sessions.values())
 

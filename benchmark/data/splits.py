@@ -13,6 +13,11 @@ Conditions (every pair of an enrollment and a trial of the split is a trial, mat
 - ``photo2mri``: enrollment = the photographs of each person who has them (one template from all of
   them), trials = every session of every person (the mri2mri enrollment volumes included).
 
+Distractors: persons with photographs and no MRI session (the synthetic cohort's ``distractors``, or
+such persons in a BIDS cohort) stay out of the stratified assignment and join the ``test`` photo2mri
+enrollment gallery, where they only add non-mated trials (open-set identification, as the study's 500
+LFW persons); :func:`distractors` lists them.
+
 Several trials of one person are dependent: the metrics' intervals resample persons, not trials.
 
 A trial line is ``<enroll_id> <trial_id> target|nontarget``; lists are all pairs and same-sex pairs.
@@ -74,10 +79,12 @@ class Splits:
 
 
 def assign_persons(dataset: Dataset, fr: SplitFractions) -> dict[str, list[str]]:
-    """Disjoint dev/test/train sets of person ids, stratified by sex, deterministic for ``fr.seed``."""
-    ids = sorted(dataset.participants)
+    """Disjoint dev/test/train sets of person ids, stratified by sex, deterministic for ``fr.seed``;
+    distractors (photographs, no session) all go to test."""
+    extra = distractors(dataset)
+    ids = sorted(p for p in dataset.participants if p not in extra)
     if len(ids) < fr.min_persons:
-        return {DEV: [], TEST: ids, TRAIN: []}
+        return {DEV: [], TEST: sorted(ids + extra), TRAIN: []}
     rng = np.random.default_rng(fr.seed)
     total = fr.dev + fr.test + fr.train
     out: dict[str, list[str]] = {s: [] for s in ALL_SPLITS}
@@ -99,7 +106,13 @@ def assign_persons(dataset: Dataset, fr: SplitFractions) -> dict[str, list[str]]
         for s in (TEST, DEV, TRAIN):
             out[s].extend(members[start:start + counts[s]])
             start += counts[s]
+    out[TEST].extend(extra)
     return {s: sorted(v) for s, v in out.items()}
+
+
+def distractors(dataset: Dataset) -> list[str]:
+    """Persons with photographs and no MRI session, sorted."""
+    return sorted(p for p, part in dataset.participants.items() if part.photos and not part.sessions)
 
 
 def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Splits:
@@ -134,6 +147,9 @@ def make_splits(dataset: Dataset, fr: SplitFractions = SplitFractions()) -> Spli
                 photo_enroll[pid] = pseudonym("p")
     volumes.sort(key=lambda v: v.pseudonym)
     splits = Splits(persons=persons, volumes=volumes, enrollments={v: k for k, v in photo_enroll.items()})
+    if distractors(dataset):
+        splits.messages.append(f"{TEST}/{PHOTO2MRI}: {len(distractors(dataset))} distractor(s) (photographs only) "
+                               "in the enrollment gallery")
     for split in SPLITS:
         members = persons[split]
         if not members:

@@ -15,12 +15,12 @@ otherwise (Cllr, ZEBRA's worst case, MAE).
 - ``permutation_null``: chance levels and p-values per attacker and for the worst case over attackers
 - ``zebra``: expected and worst-case disclosure (Nautsch et al. 2020)
 - ``Trials``, ``bootstrap_ci``: person-level bootstrap intervals
-- ``age_scores``, ``sex_scores``: attribute inference with chance levels
+- ``age_scores``, ``sex_scores``, ``class_scores``: attribute inference with chance levels
 - ``two_class_metrics``: eer, min_cllr, linkability and auc in one pass
 - ``det_plot``, ``cmc_plot``, ``linkability_plot``: PNG + SVG figures
 """
 
-from benchmark.metrics.attributes import age_scores, sex_scores
+from benchmark.metrics.attributes import age_scores, class_scores, sex_scores
 from benchmark.metrics.auc import auc
 from benchmark.metrics.bootstrap import Trials, bootstrap_ci
 from benchmark.metrics.cllr import cllr, min_cllr
@@ -42,6 +42,7 @@ __all__ = [
     "ScoreMatrix",
     "Trials",
     "age_scores",
+    "class_scores",
     "auc",
     "bootstrap_ci",
     "cllr",

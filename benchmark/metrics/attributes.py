@@ -1,4 +1,4 @@
-"""Attribute inference from defaced scans: age regression and sex classification, each with chance."""
+"""Attribute inference from defaced scans: age regression, sex and ancestry classification, each with chance."""
 
 from __future__ import annotations
 
@@ -36,31 +36,38 @@ def age_scores(y_true, y_pred, y_train=None) -> dict:
 
 
 def sex_scores(y_true, y_pred, y_train=None) -> dict:
-    """Sex prediction scores: ``{"accuracy", "balanced_accuracy", "chance_accuracy", "chance_balanced_accuracy"}``.
+    """Sex prediction scores: :func:`class_scores` for two sexes (chance balanced accuracy 0.5)."""
+    return class_scores(y_true, y_pred, y_train=y_train, name="sex")
+
+
+def class_scores(y_true, y_pred, y_train=None, name: str = "class") -> dict:
+    """Classification scores: ``{"accuracy", "balanced_accuracy", "chance_accuracy", "chance_balanced_accuracy"}``.
 
     - accuracy = share of correct predictions;
     - balanced_accuracy = mean over the classes c present in ``y_true`` of the recall
       #(y = c and yhat = c) / #(y = c) (Brodersen et al., ICPR 2010; scikit-learn's definition);
     - chance_accuracy = frequency in ``y_true`` of the majority class (the class most frequent in
       ``y_train`` when given), i.e. the accuracy of always answering it;
-    - chance_balanced_accuracy = 1 / (number of classes) = 0.5 for two sexes.
+    - chance_balanced_accuracy = 1 / (number of classes in ``y_true``) (0.5 for two sexes, 1/6 for six
+      ancestry groups).
 
-    Labels may be strings or integers; ``y_true`` needs at least two classes.
+    Labels may be strings or integers; ``y_true`` needs at least two classes. ``name`` names the
+    attribute in errors.
     """
-    y = as_labels(y_true, "y_true (sex)")
-    p = as_labels(y_pred, "y_pred (sex)")
+    y = as_labels(y_true, f"y_true ({name})")
+    p = as_labels(y_pred, f"y_pred ({name})")
     same_length(y_true=y, y_pred=p)
     classes, counts = np.unique(y, return_counts=True)
     if classes.size < 2:
         raise BenchmarkError(
-            f"y_true (sex) holds a single class ({classes[0]!r}): balanced accuracy and chance need both sexes"
+            f"y_true ({name}) holds a single class ({classes[0]!r}): balanced accuracy and chance need two or more"
         )
     correct = y == p
     recalls = [correct[y == c].mean() for c in classes]
     if y_train is None:
         majority = classes[np.argmax(counts)]
     else:
-        tc, tn = np.unique(as_labels(y_train, "y_train (sex)"), return_counts=True)
+        tc, tn = np.unique(as_labels(y_train, f"y_train ({name})"), return_counts=True)
         majority = tc[np.argmax(tn)]
     return {
         "accuracy": float(correct.mean()),

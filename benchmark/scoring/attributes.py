@@ -1,8 +1,9 @@
-"""Attribute inference, the seed study's second attack: can age and sex still be read from defaced scans?
+"""Attribute inference, the seed study's second attack: can age, sex and ancestry still be read from defaced scans?
 
 Threat model (the hospital-breach attacker of ``mri2mri``, ``ignorant`` knowledge): the attacker holds
 *original* scans of some persons together with their age and sex (the split's mri2mri enrollment:
-session-1 volumes, pretrained recogniser), trains a scikit-learn model from those embeddings to the
+session-1 volumes, pretrained recogniser; ancestry where participants.tsv has that column, as the
+synthetic cohort's appearance clusters), trains a scikit-learn model from those embeddings to the
 attributes, and applies it to the embeddings of the *anonymised* trial renders. When a split has no
 mri2mri list (persons with a single session) the photo2mri enrollment (photographs) is used instead,
 and a message says so.
@@ -13,21 +14,22 @@ trials). Otherwise the trial's own enrollment would be in the training data and 
 would pass for attribute inference. Models are regularised for small sets: ridge regression with the
 penalty chosen by efficient leave-one-out (``RidgeCV``) for age, and an L2 logistic regression with C
 chosen by stratified cross-validation (``LogisticRegressionCV``, liblinear, class-balanced, seeded) for
-sex, both on standardised embeddings.
+sex and ancestry (multinomial, lbfgs, for more than two classes; a group with fewer than two training
+persons in a fold is left out of that fold's model), all on standardised embeddings.
 
 Scores and chance levels come from :func:`benchmark.metrics.age_scores` and
-:func:`benchmark.metrics.sex_scores`, with the attacker's training labels (all enrollment labels) as
+:func:`benchmark.metrics.class_scores`, with the attacker's training labels (all enrollment labels) as
 the reference of chance; intervals are a person-level percentile bootstrap of the fixed predictions.
 Keys: ``attributes/<attack>/<metric>`` with ``age_r2``, ``age_mae`` (years, not a fraction),
-``sex_accuracy``, ``sex_balanced_accuracy``, each with ``_chance`` and ``_ci_low``/``_ci_high``, and
-``n_persons``. A metric that cannot be computed (fewer than two persons of a sex, constant ages, too
-few persons) is left out with a message; nothing raises.
+``sex_accuracy``, ``sex_balanced_accuracy``, ``ancestry_accuracy``, ``ancestry_balanced_accuracy``,
+each with ``_chance`` and ``_ci_low``/``_ci_high``, and ``n_persons``. A metric that cannot be computed (fewer than two persons of a sex, constant ages, too
+few persons, no ancestry column) is left out with a message; nothing raises.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -42,7 +44,8 @@ from benchmark.scoring.scorer import Scorer
 FOLDS = 5
 ALPHAS = np.logspace(-2, 5, 15)
 CS = np.logspace(-4, 2, 13)
-METRICS = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")
+METRICS = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy", "ancestry_accuracy",
+           "ancestry_balanced_accuracy")
 
 
 @dataclass
@@ -55,6 +58,7 @@ class AttributeSet:
     trial_person: np.ndarray  # (n_t,)
     age: Mapping[str, Optional[float]]  # person -> age (None: unknown)
     sex: Mapping[str, Optional[str]]  # person -> "M" / "F" (None: unknown)
+    ancestry: Mapping[str, Optional[str]] = field(default_factory=dict)  # person -> group (None: unknown)
 
 
 def _age_model(seed: int):
@@ -65,7 +69,7 @@ def _age_model(seed: int):
     return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
 
 
-def _sex_model(seed: int, min_class: int):
+def _class_model(seed: int, min_class: int, n_classes: int = 2):
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
@@ -73,7 +77,8 @@ def _sex_model(seed: int, min_class: int):
 
     cv = StratifiedKFold(n_splits=min(5, min_class), shuffle=True, random_state=seed)
     return make_pipeline(StandardScaler(), LogisticRegressionCV(
-        Cs=CS, cv=cv, class_weight="balanced", scoring="balanced_accuracy", solver="liblinear", max_iter=5000,
+        Cs=CS, cv=cv, class_weight="balanced", scoring="balanced_accuracy",
+        solver="liblinear" if n_classes == 2 else "lbfgs", max_iter=5000,
         random_state=seed))
 
 
@@ -113,15 +118,22 @@ def _fit_age(seed: int):
     return fit
 
 
-def _fit_sex(seed: int):
+def _fit_class(seed: int, name: str, drop_rare: bool = False):
+    """Fit a class-balanced logistic regression; ``drop_rare``: leave out classes under two training rows."""
     def fit(x, y):
-        classes, counts = np.unique(y.astype(str), return_counts=True)
+        y = y.astype(str)
+        classes, counts = np.unique(y, return_counts=True)
+        if drop_rare:
+            keep = np.isin(y, classes[counts >= 2])
+            x, y = x[keep], y[keep]
+            classes, counts = classes[counts >= 2], counts[counts >= 2]
         if classes.size < 2 or counts.min() < 2:
             have = ", ".join(f"{c}: {n}" for c, n in zip(classes, counts)) or "none"
-            raise BenchmarkError(f"sex: a fold's training set needs two persons of each sex (has {have})")
+            raise BenchmarkError(f"{name}: a fold's training set needs two persons of each {name}, two or more "
+                                 f"classes (has {have})")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on tiny folds
-            model = _sex_model(seed, int(counts.min())).fit(x, y.astype(str))
+            model = _class_model(seed, int(counts.min()), classes.size).fit(x, y)
         return lambda z: model.predict(z)
     return fit
 
@@ -181,20 +193,34 @@ def infer(data: AttributeSet, n_boot: int = 1000, level: float = 0.95, seed: int
     except BenchmarkError as exc:
         messages.append(f"age not inferred: {exc}")
 
-    # sex
-    ok_e, ok_t, y_e, y_t = labelled(data.sex, str)
-    left_out("sex", ok_e, ok_t)
-    try:
-        classes, counts = np.unique(y_t.astype(str), return_counts=True)
-        if classes.size < 2:
-            raise BenchmarkError(f"sex: the trials hold {'one sex only' if classes.size else 'no known sex'}")
-        pred = cross_fit(data.x_enroll[ok_e], y_e, data.enroll_person[ok_e], data.x_trial[ok_t],
-                         data.trial_person[ok_t], _fit_sex(seed), fold_sets).astype(str)
-        out.update(_scored("sex", ("accuracy", "balanced_accuracy"), M.sex_scores, y_t.astype(str), pred,
-                           y_e.astype(str), n_boot, level, seed))
-    except BenchmarkError as exc:
-        messages.append(f"sex not inferred: {exc}")
+    for name, mapping in (("sex", data.sex), ("ancestry", data.ancestry)):
+        ok_e, ok_t, _, _ = labelled(mapping, str)
+        if name == "sex" or ok_t.any():  # a cohort without an ancestry column gets one message, below
+            left_out(name, ok_e, ok_t)
+        try:
+            out.update(_classified(data, name, mapping, fold_sets, n_boot, level, seed))
+        except BenchmarkError as exc:
+            messages.append(f"{name} not inferred: {exc}")
     return out, messages
+
+
+def _classified(data: AttributeSet, name: str, mapping: Mapping[str, Optional[str]], fold_sets: list[set[str]],
+                n_boot: int, level: float, seed: int) -> dict[str, float]:
+    """``<name>_accuracy`` / ``_balanced_accuracy`` with chance and intervals, cross-fitted over person folds."""
+    ok_e = np.array([mapping.get(p) is not None for p in data.enroll_person], bool)
+    ok_t = np.array([mapping.get(p) is not None for p in data.trial_person], bool)
+    if not ok_t.any():
+        raise BenchmarkError(f"no known {name}: participants.tsv has no {name} column or none for the trial persons")
+    y_e = np.array([str(mapping[p]) for p in data.enroll_person[ok_e]])
+    y_t = np.array([str(mapping[p]) for p in data.trial_person[ok_t]])
+    classes = np.unique(y_t)
+    if classes.size < 2:
+        raise BenchmarkError(f"{name}: the trials hold one {name} only, need two or more")
+    pred = cross_fit(data.x_enroll[ok_e], y_e, data.enroll_person[ok_e], data.x_trial[ok_t], data.trial_person[ok_t],
+                     _fit_class(seed, name, drop_rare=name != "sex"), fold_sets).astype(str)
+    return _scored(name, ("accuracy", "balanced_accuracy"),
+                   lambda t, p, y_train: M.class_scores(t, p, y_train=y_train, name=name), y_t, pred, y_e,
+                   n_boot, level, seed)
 
 
 def _scored(prefix: str, metrics: tuple[str, ...], score, y_true: np.ndarray, pred: np.ndarray,
@@ -227,6 +253,7 @@ def attribute_results(scorer: Scorer, split: str, attacks: Mapping[str, Attack],
     participants = prepared.dataset.participants
     age = {p: participants[p].age for p in participants}
     sex = {p: participants[p].sex for p in participants}
+    ancestry = {p: participants[p].ancestry for p in participants}
     trial_ids = sorted(v.pseudonym for v in prepared.splits.volumes if v.split == split and v.role == "trial")
     out: dict[str, float] = {}
     for name, attack in attacks.items():
@@ -245,7 +272,7 @@ def attribute_results(scorer: Scorer, split: str, attacks: Mapping[str, Attack],
             enroll_person=np.array([tl.enroll[e] for e in enroll]),
             x_trial=np.stack([v.vector for v in trials.values()]),
             trial_person=np.array([scorer.key[t].participant_id for t in trials]),
-            age=age, sex=sex)
+            age=age, sex=sex, ancestry=ancestry)
         got, msgs = infer(data, n_boot, level, seed)
         out.update({f"attributes/{name}/{k}": float(v) for k, v in got.items()})
         messages += [f"{split}/attributes/{name}: {m}" for m in msgs]

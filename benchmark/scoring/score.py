@@ -74,9 +74,34 @@ def trial_metrics(ts: TrialScores, n_boot: int, level: float, seed: int = 0) -> 
         if n_boot > 0:
             lo, hi = M.rank_k_ci(mat, eid, tid, k, n=n_boot, seed=seed, level=level)
             out[f"rank{k}_ci_low"], out[f"rank{k}_ci_high"] = lo, hi
+    out.update(distractor_metrics(mat, eid, tid))
     out["detection_rate"] = float(np.mean(list(ts.detected.values()))) if ts.detected else 0.0
     out["n_trials"] = float(len(ts.lines))
     return {str(ts.attacker.with_metric(k)): v for k, v in out.items()}
+
+
+FPIRS = (0.01, 0.1)  # DIR at these false-positive identification rates, when the gallery has distractors
+
+
+def distractor_metrics(mat: np.ndarray, eid: np.ndarray, tid: np.ndarray) -> dict[str, float]:
+    """Identification with and without the gallery's distractors (enrolled persons with no trial).
+
+    Only when there are distractors: ``n_distractors``; ``rank1``/``rank5`` without them
+    (``_no_distractors``; the plain keys hold the figures with them); DIR at FPIR 1% and 10%
+    (:func:`benchmark.metrics.dir_at_fpir`, ``dir_fpir1``, ``dir_fpir10``) with and without them.
+    """
+    extra = np.setdiff1d(eid, tid)
+    if extra.size == 0:
+        return {}
+    keep = ~np.isin(eid, extra)
+    out = {"n_distractors": float(extra.size)}
+    for k in (1, 5):
+        out[f"rank{k}_no_distractors"] = float(M.rank_k(mat[keep], eid[keep], tid, k))
+    for f in FPIRS:
+        name = f"dir_fpir{round(100 * f)}"
+        out[name] = float(M.dir_at_fpir(mat, eid, tid, f))
+        out[f"{name}_no_distractors"] = float(M.dir_at_fpir(mat[keep], eid[keep], tid, f))
+    return out
 
 
 def privacy_summary(flat: dict[str, float], unranked: frozenset[str] = frozenset()) -> tuple[dict[str, float], dict[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from benchmark.studies import angles, colour
+from benchmark.studies import angles, attributes, colour, hair
 from benchmark.studies.context import Context, study_context
 
 __all__ = ["STUDIES", "Context", "study_context"]
@@ -18,4 +18,6 @@ __all__ = ["STUDIES", "Context", "study_context"]
 STUDIES: dict[str, tuple[str, Callable[[Context], dict]]] = {
     "angles": ("similarity and EER of the trial renders over a grid of azimuth and elevation", angles.run),
     "colour": ("photo2mri: grey renders, colour renders and grey photographs", colour.run),
+    "hair": ("photo2mri with the photographs' hair kept and removed (attack.photo_hair)", hair.run),
+    "attributes": ("age, sex and ancestry read from photographs against from MRI renders", attributes.run),
 }

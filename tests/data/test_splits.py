@@ -112,3 +112,24 @@ def test_trial_contrasts_pair_enroll_t1w_with_trial_t2w(tmp_path):
     assert {contrast[t.trial_id] for t in tl.trials} == {"T2w"}
     assert sorted(key[t.trial_id].participant_id for t in tl.trials if t.target) == ["sub-t01", "sub-t02"]
     assert "sub-t03" in tl.enroll.values()  # no T2w: enrolled, impostor trials only
+
+
+def test_distractors_join_the_test_photo_gallery_only(tmp_path):
+    """Persons with photographs and no session stay out of the stratified split and enlarge the test
+    photo2mri enrollment gallery with non-mated trials only; the other persons' splits do not move."""
+    root = tiny_cohort(tmp_path / "c", n_persons=20, sessions=2, photos=1)
+    before = assign_persons(load_dataset(root), SplitFractions())
+    extra = sorted(before["train"])[:3]  # make three persons photo-only
+    for pid in extra:
+        for ses in (root / pid).glob("ses-*"):
+            shutil.rmtree(ses)
+    ds = load_dataset(root)
+    after = assign_persons(ds, SplitFractions())
+    assert set(extra) <= set(after["test"])
+    s = make_splits(ds)
+    tl = next(t for t in s.trial_lists if t.split == "test" and t.condition == "photo2mri")
+    gallery = {e for e, p in tl.enroll.items() if p in extra}
+    assert len(gallery) == 3
+    assert all(not t.target for t in tl.trials if t.enroll_id in gallery)
+    assert not any(v.participant_id in extra for v in s.volumes)
+    assert any("3 distractor(s)" in m for m in s.messages)

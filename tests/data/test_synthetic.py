@@ -37,7 +37,8 @@ def cohort(tmp_path_factory) -> Path:
 def test_layout_and_participants(cohort: Path):
     with open(cohort / "participants.tsv", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    assert list(rows[0].keys()) == ["participant_id", "age", "sex"]
+    assert list(rows[0].keys()) == ["participant_id", "age", "sex", "ancestry"]
+    assert all(r["ancestry"] in syn.ANCESTRY_GROUPS for r in rows)
     assert [r["participant_id"] for r in rows] == ["sub-s0001", "sub-s0002"]
     for r in rows:
         assert r["sex"] in ("M", "F") and 20 <= int(r["age"]) <= 80
@@ -145,6 +146,26 @@ def test_identity_shifts_with_sex_and_age():
     assert np.corrcoef(age, nose)[0, 1] > 0.2 and np.corrcoef(age, lips)[0, 1] < -0.2
 
 
+def test_ancestry_shapes_geometry_and_skin_tone():
+    """Six synthetic appearance clusters, drawn uniformly; each shifts the shape draws and the skin tone,
+    and the population's spread of every feature stays that of a single group's (the mixture is unit)."""
+    cfg = syn.SyntheticCohort(n_persons=600)
+    people = [syn.draw_person(cfg, i) for i in range(600)]
+    groups = np.array([p.ancestry for p in people])
+    counts = np.array([np.sum(groups == g) for g in syn.ANCESTRY_GROUPS])
+    assert counts.min() > 600 / 6 * 0.6
+    z = np.array([[p.z[n] for n in sorted(fr.FEATURES)] for p in people])
+    assert 0.8 < z.std(axis=0).mean() < 1.1
+    means = np.array([z[groups == g].mean(axis=0) for g in syn.ANCESTRY_GROUPS])  # (6, features)
+    offsets = np.array([[syn.ancestry_offsets()[g][n] for n in sorted(fr.FEATURES)] for g in syn.ANCESTRY_GROUPS])
+    assert np.corrcoef(means.ravel(), offsets.ravel())[0, 1] > 0.8
+    light = np.array([p.skin.mean() for p in people])
+    order = [light[groups == g].mean() for g in syn.ANCESTRY_GROUPS]  # group1 lightest .. group6 darkest
+    assert all(a > b for a, b in zip(order, order[1:]))
+    flat = [syn.draw_person(syn.SyntheticCohort(ancestry_effect=0.0), i) for i in range(3)]
+    assert [p.z for p in flat] != [p.z for p in people[:3]]
+
+
 def test_displacement_is_smooth_and_invertible():
     cfg = syn.SyntheticCohort()
     grid = syn.head_grid(syn.FIELD_SPACING)
@@ -184,3 +205,17 @@ def test_materialise_caches(tmp_path: Path, monkeypatch):
     same = syn.SyntheticCohort(**{**TINY, "n_persons": 1, "photos": 0, "sessions": 1}, cache_dir=str(tmp_path),
                                workers=4)
     assert same.root() == root
+
+
+def test_distractors_have_photographs_only(tmp_path: Path):
+    cfg = syn.SyntheticCohort(**{**TINY, "n_persons": 2, "sessions": 1, "photos": 1}, distractors=2)
+    root = tmp_path / "d"
+    syn.generate_cohort(cfg, root, progress=False)
+    with open(root / "participants.tsv") as f:
+        ids = [r["participant_id"] for r in csv.DictReader(f, delimiter="\t")]
+    assert ids == ["sub-s0001", "sub-s0002", "sub-s0003", "sub-s0004"]
+    for pid in ids[2:]:
+        assert not list((root / pid).glob("ses-*")) and len(list((root / pid / "photo").glob("*.png"))) == 1
+    assert (root / "sub-s0001" / "ses-1").is_dir()
+    assert syn.SyntheticCohort(**TINY).root() == syn.SyntheticCohort(**TINY, distractors=0).root()
+    assert cfg.root() != syn.SyntheticCohort(**{**TINY, "n_persons": 2, "sessions": 1, "photos": 1}).root()

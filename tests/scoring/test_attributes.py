@@ -8,24 +8,30 @@ import pytest
 
 from benchmark.scoring.attributes import AttributeSet, infer, person_folds
 
-KEYS = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")
+KEYS = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy", "ancestry_accuracy",
+        "ancestry_balanced_accuracy")
+GROUPS = tuple(f"group{g}" for g in range(1, 7))
 
 
-def cohort(n: int = 40, signal: float = 1.0, seed: int = 0, dim: int = 32, sexes=("F", "M")) -> AttributeSet:
-    """Enrollment and trial embeddings of n persons; ``signal`` scales how much age and sex shape them."""
+def cohort(n: int = 40, signal: float = 1.0, seed: int = 0, dim: int = 32, sexes=("F", "M"),
+           groups=GROUPS) -> AttributeSet:
+    """Enrollment and trial embeddings of n persons; ``signal`` scales how much age, sex and ancestry shape them."""
     rng = np.random.default_rng(seed)
     persons = np.array([f"sub-{i:03d}" for i in range(n)])
     age = {p: float(a) for p, a in zip(persons, rng.uniform(20, 80, n))}
     sex = {p: sexes[i % len(sexes)] for i, p in enumerate(persons)}
+    ancestry = {p: groups[i % len(groups)] for i, p in enumerate(persons)}
     direction_age, direction_sex = rng.normal(size=dim), rng.normal(size=dim)
+    group_mean = {g: 1.5 * rng.normal(size=dim) for g in groups}
     identity = rng.normal(size=(n, dim))
 
     def sample():
         z = np.array([(age[p] - 50) / 17 for p in persons])[:, None] * direction_age \
-            + np.array([1.0 if sex[p] == "M" else -1.0 for p in persons])[:, None] * direction_sex
+            + np.array([1.0 if sex[p] == "M" else -1.0 for p in persons])[:, None] * direction_sex \
+            + np.stack([group_mean[ancestry[p]] for p in persons])
         return signal * z + identity + 0.3 * rng.normal(size=(n, dim))
 
-    return AttributeSet(sample(), persons, sample(), persons.copy(), age, sex)
+    return AttributeSet(sample(), persons, sample(), persons.copy(), age, sex, ancestry)
 
 
 def test_signal_is_inferred_and_intervals_hold():
@@ -34,6 +40,8 @@ def test_signal_is_inferred_and_intervals_hold():
     assert got["n_persons"] == 40
     assert got["sex_balanced_accuracy"] > 0.85 and got["sex_balanced_accuracy_chance"] == 0.5
     assert got["age_r2"] > 0.5 and got["age_mae"] < got["age_mae_chance"]
+    assert got["ancestry_balanced_accuracy_chance"] == pytest.approx(1 / 6)
+    assert got["ancestry_balanced_accuracy_ci_low"] > got["ancestry_balanced_accuracy_chance"]
     for k in KEYS:
         assert got[f"{k}_ci_low"] <= got[f"{k}_ci_high"], k
     assert infer(cohort(signal=1.0), n_boot=200) == (got, messages)  # seeded: the same figures again
@@ -43,6 +51,15 @@ def test_noise_sits_at_chance():
     got, _ = infer(cohort(signal=0.0, seed=1), n_boot=200)
     assert got["sex_balanced_accuracy_ci_low"] <= 0.5 <= got["sex_balanced_accuracy_ci_high"] + 0.05
     assert got["age_r2"] < 0.2
+    assert got["ancestry_balanced_accuracy_ci_low"] <= 1 / 6 <= got["ancestry_balanced_accuracy_ci_high"] + 0.05
+
+
+def test_ancestry_without_the_column_is_skipped_with_a_message():
+    data = cohort(n=20)
+    data.ancestry = {}  # a BIDS cohort whose participants.tsv has no ancestry column
+    got, messages = infer(data, n_boot=20)
+    assert "ancestry_accuracy" not in got and "sex_accuracy" in got
+    assert any("ancestry not inferred" in m and "no ancestry column" in m for m in messages)
 
 
 def test_no_identity_leak():
