@@ -48,7 +48,7 @@ def test_expected_failures_are_listed_per_attacker_and_counted(scored, tmp_path,
 
     monkeypatch.setattr(Attack, "_render", unrenderable)
     cfg, prepared, submission = scored
-    results = score_submission(cfg, prepared, submission, tmp_path / "out")
+    results = score_submission(cfg, prepared, submission, tmp_path / "out").to_json()
     failures = results["failures"]
     (tl,) = prepared.splits.trial_lists
     trial_ids = {t.trial_id for t in tl.trials}
@@ -69,7 +69,7 @@ def test_copies_declared_by_the_submission_are_failures(scored, tmp_path, monkey
     info["copied"] = {vid: "cannot place the template's face region: not a head"}
     (submission / "submission.yaml").write_text(yaml.safe_dump(info))
     monkeypatch.setattr(Attack, "_render", lambda self, img: (_ for _ in ()).throw(BenchmarkError("skip")))
-    results = score_submission(cfg, prepared, submission, tmp_path / "out")
+    results = score_submission(cfg, prepared, submission, tmp_path / "out").to_json()
     copied = [f for f in results["failures"] if f["sample"] == "copied"]
     assert [f["id"] for f in copied] == [vid] and "not a head" in copied[0]["error"]
     assert results["splits"]["test"]["failures/copied"] == 1
