@@ -38,7 +38,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash
 from benchmark.core.provenance import code_hash
 
-_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS (nibabel) <-> LPS (ITK), its own inverse
+LPS = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS (nibabel) <-> LPS (ITK), its own inverse
 
 
 @dataclass(frozen=True)
@@ -335,28 +335,28 @@ def _register_single_thread(img: nib.spatialimages.SpatialImage, cfg: Registrati
     data = np.asarray(img.dataobj, dtype=np.float32)
     if not np.isfinite(data).all():
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-    fixed = _shrunk(data, img.affine, cfg.spacing_mm)
-    moving = _shrunk(tpl.head, tpl.affine, cfg.spacing_mm)
+    fixed = shrunk(data, img.affine, cfg.spacing_mm)
+    moving = shrunk(tpl.head, tpl.affine, cfg.spacing_mm)
     try:
         sim = sitk.Similarity3DTransform(
             sitk.CenteredTransformInitializer(
                 fixed, moving, sitk.Similarity3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
             )
         )
-        _run(fixed, moving, sim, cfg, cfg.iterations[0])
+        run_registration(fixed, moving, sim, cfg, cfg.iterations[0])
         affine = sitk.AffineTransform(3)
         affine.SetCenter(sim.GetCenter())
         affine.SetMatrix(sim.GetMatrix())
         affine.SetTranslation(sim.GetTranslation())
-        metric = _run(fixed, moving, affine, cfg, cfg.iterations[1])
+        metric = run_registration(fixed, moving, affine, cfg, cfg.iterations[1])
     except RuntimeError as err:  # ITK: empty image, too few overlapping samples, ...
         reason = next((ln.strip() for ln in str(err).splitlines() if "ITK ERROR" in ln), str(err).splitlines()[0])
         raise BenchmarkError(
             f"registering the template head failed ({reason}); is this a T1w head MRI?", img.get_filename()
         ) from None
 
-    lps = _as_matrix(affine)  # subject LPS -> template LPS
-    world = _LPS @ lps @ _LPS  # subject RAS -> template RAS
+    lps = as_matrix(affine)  # subject LPS -> template LPS
+    world = LPS @ lps @ LPS  # subject RAS -> template RAS
     return TemplateFit(
         transform=affine,
         world_matrix=world,
@@ -391,7 +391,7 @@ def resample_voxels(
     return out
 
 
-def _run(fixed, moving, transform, cfg: RegistrationConfig, iterations: int, moving_mask=None) -> float:
+def run_registration(fixed, moving, transform, cfg: RegistrationConfig, iterations: int, moving_mask=None) -> float:
     """Optimise ``transform`` in place (the metric only where ``moving_mask`` is set, if given);
     return the final metric value."""
     reg = sitk.ImageRegistrationMethod()
@@ -412,7 +412,7 @@ def _run(fixed, moving, transform, cfg: RegistrationConfig, iterations: int, mov
     return float(reg.GetMetricValue())
 
 
-def _as_matrix(transform: sitk.Transform) -> np.ndarray:
+def as_matrix(transform: sitk.Transform) -> np.ndarray:
     """4x4 matrix of an affine ITK transform, read off by mapping the origin and unit points."""
     o = np.array(transform.TransformPoint((0.0, 0.0, 0.0)))
     m = np.eye(4)
@@ -424,10 +424,10 @@ def _as_matrix(transform: sitk.Transform) -> np.ndarray:
     return m
 
 
-def _shrunk(data: np.ndarray, affine: np.ndarray, spacing_mm: float) -> sitk.Image:
+def shrunk(data: np.ndarray, affine: np.ndarray, spacing_mm: float) -> sitk.Image:
     """An ITK image of ``data`` (physical geometry from ``affine``), block-averaged to about ``spacing_mm``."""
     image = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)))
-    lps = _LPS @ affine
+    lps = LPS @ affine
     zooms = np.linalg.norm(lps[:3, :3], axis=0)
     u, _, vt = np.linalg.svd(lps[:3, :3] / zooms)  # nearest orthonormal direction (drops any shear)
     image.SetSpacing(tuple(float(z) for z in zooms))

@@ -39,11 +39,11 @@ import torch.nn.functional as F
 import SimpleITK as sitk
 
 from benchmark.anatomy.template import (
-    _LPS,
+    LPS,
     RegistrationConfig,
-    _as_matrix,
-    _run,
-    _shrunk,
+    as_matrix,
+    run_registration,
+    shrunk,
     load_template,
     register_template,
     resample_voxels,
@@ -84,19 +84,19 @@ def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
     fit = register_template(img)
     cfg = RegistrationConfig()
     tpl = load_template()
-    fixed = _flattened(_shrunk(data, img.affine, cfg.spacing_mm))
-    moving = _flattened(_shrunk(tpl.head, tpl.affine, cfg.spacing_mm))
-    region = sitk.Cast(_shrunk(_brain_region(), tpl.affine, cfg.spacing_mm) > 0.5, sitk.sitkUInt8)
+    fixed = _flattened(shrunk(data, img.affine, cfg.spacing_mm))
+    moving = _flattened(shrunk(tpl.head, tpl.affine, cfg.spacing_mm))
+    region = sitk.Cast(shrunk(_brain_region(), tpl.affine, cfg.spacing_mm) > 0.5, sitk.sitkUInt8)
     transform = sitk.AffineTransform(fit.transform)
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # reproducible sums (see template._register)
     try:
-        metric = _run(fixed, moving, transform, cfg, cfg.iterations[1], moving_mask=region)
+        metric = run_registration(fixed, moving, transform, cfg, cfg.iterations[1], moving_mask=region)
     except RuntimeError:  # too few samples in the region: keep the whole-head fit
         return fit.world_matrix, fit.metric
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-    return _LPS @ _as_matrix(transform) @ _LPS, metric
+    return LPS @ as_matrix(transform) @ LPS, metric
 
 
 def _flattened(image: sitk.Image, sigma_mm: float = 15.0) -> sitk.Image:
