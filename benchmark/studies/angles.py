@@ -78,7 +78,7 @@ def run(ctx: Context) -> dict:
                 ts = scorer.score(tl, enroll, name, IGNORANT, trial_attack=OneView(grid_attack, i, memo))
                 if not ts.lines:
                     raise BenchmarkError(f"study angles: {tl.condition}/{name}: no trial scored at azimuth {az}, "
-                                         f"elevation {el} (failures: {scorer.failures})", ctx.submission)
+                                         f"elevation {el} (failures: {scorer.failure_list()})", ctx.submission)
                 s = angle_summary(ts, ctx.options.bootstrap, cfg.scoring.ci_level, cfg.seed)
                 per_angle.append({"azimuth": az, "elevation": el, **s})
                 rows.append([tl.condition, name, az, el, s["mated_mean"], s["nonmated_mean"], s["eer"]])
@@ -86,7 +86,7 @@ def run(ctx: Context) -> dict:
     pictures = [str(p) for p in heat_maps(results, azimuths, elevations, ctx.out_dir)]
     payload = {"study": "angles", "submission": str(ctx.submission), "split": ctx.options.split,
                "knowledge": IGNORANT, "azimuths": azimuths, "elevations": elevations, "results": results,
-               "failures": dict(scorer.failures), "pictures": pictures,
+               "failures": scorer.failure_list(), "pictures": pictures,
                "table": {"header": ["condition", "attack", "azimuth", "elevation", "mated", "non-mated", "EER"],
                          "rows": rows}}
     ctx.write("angles", payload)

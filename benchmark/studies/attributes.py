@@ -65,7 +65,7 @@ def run(ctx: Context) -> dict:
     if not any(v for r in results.values() for v in r.values()):
         raise BenchmarkError(f"study attributes: nothing could be inferred ({'; '.join(messages)})", ctx.submission)
     payload = {"study": "attributes", "submission": str(ctx.submission), "split": ctx.options.split,
-               "results": results, "messages": messages, "failures": dict(scorer.failures),
+               "results": results, "messages": messages, "failures": scorer.failure_list(),
                "table": {"header": ["attack", "source", *SHOWN], "rows": rows}}
     ctx.write("attributes", payload)
     return payload

@@ -17,7 +17,6 @@ from __future__ import annotations
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.keys import IGNORANT, PHOTO2MRI
 from benchmark.scoring.attackers import attack_nodes, build_attack
-from benchmark.scoring.score import trial_metrics
 from benchmark.studies.context import Context
 from benchmark.studies.figures import bar_chart
 
@@ -42,19 +41,12 @@ def run(ctx: Context) -> dict:
     for name, node in attack_nodes(cfg).items():
         for variant in o.variants:
             attack = build_attack(cfg, name, node, **variant_options(variant, list(o.skin_rgb)))
-            ts = scorer.score(tl, attack, name, IGNORANT)
-            if not ts.lines:
-                raise BenchmarkError(f"study colour: {name}/{variant}: no trial scored (failures: {scorer.failures})",
-                                     ctx.submission)
-            m = {str(k).rsplit("/", 1)[-1]: v for k, v in
-                 trial_metrics(ts, ctx.options.bootstrap, cfg.scoring.ci_level, cfg.seed).items()}
-            results.setdefault(name, {})[variant] = m
-            rows.append([name, variant] + [f"{m[k]:.3f} [{m.get(k + '_ci_low', float('nan')):.2f}, "
-                                           f"{m.get(k + '_ci_high', float('nan')):.2f}]" for k in SHOWN])
+            _, results.setdefault(name, {})[variant], row = ctx.score_variant(scorer, tl, attack, name, variant, SHOWN)
+            rows.append(row)
     picture = bar_chart(results, ("eer", "auc"), CHANCE, ctx.out_dir / "colour.png", "photo2mri")
     payload = {"study": "colour", "submission": str(ctx.submission), "split": ctx.options.split,
                "condition": PHOTO2MRI, "knowledge": IGNORANT, "skin_rgb": list(o.skin_rgb), "chance": CHANCE,
-               "results": results, "failures": dict(scorer.failures), "pictures": [str(picture)],
+               "results": results, "failures": scorer.failure_list(), "pictures": [str(picture)],
                "table": {"header": ["attack", "variant", *SHOWN], "rows": rows}}
     ctx.write("colour", payload)
     return payload

@@ -14,7 +14,9 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import write_text
 from benchmark.data.prepare import Prepared, prepare
 from benchmark.data.splits import TrialList
-from benchmark.scoring.scorer import Scorer
+from benchmark.core.keys import IGNORANT
+from benchmark.scoring.score import trial_metrics
+from benchmark.scoring.scorer import Scorer, TrialScores
 
 
 @dataclass
@@ -40,6 +42,20 @@ class Context:
         if not out:
             raise BenchmarkError(f"study: no trial list for split '{split}' and conditions {wanted}", self.prepared.root)
         return out
+
+    def score_variant(self, scorer: Scorer, tl: TrialList, attack, name: str, label: str,
+                      shown: Sequence[str]) -> tuple[TrialScores, dict[str, float], list[str]]:
+        """One variant of an attack scored as the ignorant attacker: (trial scores, its metrics by name, a
+        table row ``[name, label, "value [low, high]" for each of shown]``); no trial scored is an error."""
+        ts = scorer.score(tl, attack, name, IGNORANT)
+        if not ts.lines:
+            raise BenchmarkError(f"study: {name}/{label}: no trial scored (failures: {scorer.failure_list()})",
+                                 self.submission)
+        m = {str(k).rsplit("/", 1)[-1]: v for k, v in
+             trial_metrics(ts, self.options.bootstrap, self.cfg.scoring.ci_level, self.cfg.seed).items()}
+        row = [name, label] + [f"{m[k]:.3f} [{m.get(k + '_ci_low', float('nan')):.2f}, "
+                               f"{m.get(k + '_ci_high', float('nan')):.2f}]" for k in shown]
+        return ts, m, row
 
     def write(self, name: str, payload: dict) -> Path:
         """``<out_dir>/<name>.json``."""

@@ -67,7 +67,10 @@ def bar_chart(values: dict[str, dict[str, dict]], metrics: Sequence[str], chance
             y = np.array([v.get(metric, np.nan) for v in m])
             lo = np.array([v.get(f"{metric}_ci_low", np.nan) for v in m])
             hi = np.array([v.get(f"{metric}_ci_high", np.nan) for v in m])
-            err = np.vstack([y - lo, hi - y]) if np.isfinite(lo).all() and np.isfinite(hi).all() else None
+            # a percentile interval need not hold its point estimate (a ROCCH EER on few trials): the bar
+            # then shows the interval's side that lies beyond it, nothing on the other
+            err = (np.clip(np.vstack([y - lo, hi - y]), 0.0, None)
+                   if np.isfinite(lo).all() and np.isfinite(hi).all() else None)
             ax.bar(x, y, width, yerr=err, capsize=3, label=variant)
         ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
         ax.set_xticks(range(len(attacks)), attacks)

@@ -15,10 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 import benchmark.metrics as M
-from benchmark.core.errors import BenchmarkError
 from benchmark.core.keys import IGNORANT, PHOTO2MRI
 from benchmark.scoring.attackers import attack_nodes, build_attack
-from benchmark.scoring.score import trial_metrics
 from benchmark.studies.context import Context
 from benchmark.studies.figures import bar_chart
 
@@ -61,21 +59,15 @@ def run(ctx: Context) -> dict:
     for name, node in attack_nodes(cfg).items():
         raw = {}
         for variant in VARIANTS:
-            ts = scorer.score(tl, build_attack(cfg, name, node, photo_hair=variant), name, IGNORANT)
-            if not ts.lines:
-                raise BenchmarkError(f"study hair: {name}/{variant}: no trial scored (failures: {scorer.failures})",
-                                     ctx.submission)
-            m = {str(k).rsplit("/", 1)[-1]: v for k, v in
-                 trial_metrics(ts, ctx.options.bootstrap, cfg.scoring.ci_level, cfg.seed).items()}
-            results.setdefault(name, {})[variant] = m
+            attack = build_attack(cfg, name, node, photo_hair=variant)
+            ts, results.setdefault(name, {})[variant], row = ctx.score_variant(scorer, tl, attack, name, variant, SHOWN)
             raw[variant] = _arrays(ts)
-            rows.append([name, variant] + [f"{m[k]:.3f} [{m.get(k + '_ci_low', float('nan')):.2f}, "
-                                           f"{m.get(k + '_ci_high', float('nan')):.2f}]" for k in SHOWN])
+            rows.append(row)
         differences[name] = eer_difference(raw, ctx.options.bootstrap, cfg.scoring.ci_level, cfg.seed)
     picture = bar_chart(results, ("eer", "auc"), CHANCE, ctx.out_dir / "hair.png", "photo2mri, hair kept / removed")
     payload = {"study": "hair", "submission": str(ctx.submission), "split": ctx.options.split,
                "condition": PHOTO2MRI, "knowledge": IGNORANT, "chance": CHANCE, "results": results,
-               "eer_difference": differences, "failures": dict(scorer.failures), "pictures": [str(picture)],
+               "eer_difference": differences, "failures": scorer.failure_list(), "pictures": [str(picture)],
                "table": {"header": ["attack", "photo_hair", *SHOWN], "rows": rows}}
     ctx.write("hair", payload)
     return payload

@@ -63,7 +63,8 @@ def test_study_colour_writes_json_and_bar_chart_for_each_variant(cohort, tmp_pat
     variants = out["results"]["geo"]
     assert set(variants) == {"grey", "colour", "grey_photo"}
     for m in variants.values():
-        assert 0.0 <= m["eer_ci_low"] <= m["eer"] <= m["eer_ci_high"] <= 1.0 and 0.0 <= m["auc"] <= 1.0
+        # a percentile interval need not hold the point estimate (ROCCH EER on few trials), so only its order
+        assert 0.0 <= m["eer_ci_low"] <= m["eer_ci_high"] <= 1.0 and 0.0 <= m["eer"] <= 1.0 and 0.0 <= m["auc"] <= 1.0
     assert (tmp_path / "colour.png").read_bytes()[:8] == PNG
 
 
