@@ -76,8 +76,10 @@ def test_run_scores_none_first_and_bad_submissions_do_not_disturb_a_good_one(tmp
 
     board = json.loads((work / "leaderboard" / "leaderboard.json").read_text())
     rows = {(r["team"], r["system"]): r for r in board["rows"]}
-    assert rows[("baseline", "none")]["status"] == "reference"
-    invalid = [r for r in board["rows"] if r["status"] not in ("reference", "ranked") and r["system"] != "zipped"]
+    # a cohort this small may leave even the reference indistinguishable from chance: said after a comma
+    assert rows[("baseline", "none")]["status"].split(",")[0] == "reference"
+    invalid = [r for r in board["rows"] if r["status"].split(",")[0] not in ("reference", "ranked")
+               and r["system"] != "zipped"]
     assert len(invalid) == len(bad) and all(r["rank"] is None and r["reason"] for r in invalid)
 
     # the good submission's results equal those of scoring it alone
