@@ -39,6 +39,11 @@ import benchmark.render as render
 _RENDERS: "collections.OrderedDict[tuple, list]" = collections.OrderedDict()
 _RENDERS_MAX = 256
 
+
+def clear_render_memo() -> None:
+    """Forget the renders shared in memory between attacks (the next embedding renders from the file)."""
+    _RENDERS.clear()
+
 #: The 68-point predictor that places hair removal's regions (face-recognition-models, pinned).
 HAIR_LANDMARKS = "shape_predictor_68_face_landmarks.dat"
 

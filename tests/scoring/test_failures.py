@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from baselines import get_baseline
-from benchmark.attacks.base import Attack
+from benchmark.attacks.base import Attack, clear_render_memo
 from benchmark.cli import checked, compose
 from benchmark.core.errors import BenchmarkError
 from benchmark.data.prepare import prepare
@@ -29,6 +29,7 @@ def scored(tmp_path):
     prepared = prepare(cfg, write_kit=True)
     out = baseline_dir(tmp_path / "subs", "none")
     anonymize_kit(prepared, get_baseline("none"), out, "none", 1 << 28, show=False)
+    clear_render_memo()  # another test of this process may have rendered these same tiny volumes
     return cfg, prepared, out
 
 
