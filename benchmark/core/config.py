@@ -189,7 +189,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    baselines: list[str] = field(default_factory=lambda: ["none", "quickshear", "facemask", "blur", "refacing"])
+    baselines: list[str] = field(default_factory=lambda: ["none", "quickshear", "facemask", "blur", "refacing", "erase"])
     submissions: list[str] = field(default_factory=list)  # extra submission folders for run
     submission: str = ""  # a submission folder or archive (validate, score)
     kit_dir: str = ""  # the participant kit to validate against; default: the prepared one
