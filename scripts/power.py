@@ -13,6 +13,12 @@ the head outside the brain left: what a perfect defacer scores)::
         output_dir=W/nN-sS paths.submissions_dir=W/nN-sS/submissions \\
         paths.leaderboard_dir=W/nN-sS/leaderboard tracking.uri=sqlite:///W/nN-sS/mlruns.db progress=false
 
+Overrides that leave the ranking figures as they are make a study several times cheaper (the utility
+measure, attribute inference, plots and the unranked ``anatomy`` context do not enter the worst case)::
+
+    python scripts/power.py --sizes 24 --seeds 0 1 2 3 4 5 6 7 8 9 -- scoring.utility=false \
+        scoring.attributes=false scoring.plots=false 'scoring.attacks=[arcface,dlib,geo,shape]'
+
 Cohorts, brain masks and embeddings go to the shared ``paths.cache_dir`` (keyed by content); a run whose
 two ``results.json`` exist is not run again. The table gives, per size and submission, over the seeds:
 the worst-case semi-informed EER that ranks (mean, and the mean of its person-bootstrap interval), the
@@ -59,14 +65,17 @@ def _find(flat: dict, suffix: str) -> float | None:
 
 def figures(path: Path) -> dict[str, float | None]:
     """The ranking figure of one results.json: worst-case EER, its interval, tier, chance level, p-value."""
-    flat = json.loads(path.read_text())["splits"][SPLIT]
+    results = json.loads(path.read_text())
+    flat = results["splits"][SPLIT]
     groups = attack_groups(flat)
-    eer, attacker, _ = ranking_eer(groups)
+    unranked = results.get("privacy", {}).get(SPLIT, {}).get("unranked_attacks", "")
+    eer, attacker, _ = ranking_eer(groups, frozenset(a for a in unranked.split(",") if a))
     lo, hi = groups[attacker]["eer"][1:3] if attacker else (None, None)
     distinguishable = _find(flat, "distinguishable_from_chance")
     tier = ranking_tier(eer, lo, None if distinguishable is None else distinguishable >= 0.5)
     return {"eer": eer, "lo": lo, "hi": hi, "tier1": None if tier is None else float(tier == 1),
-            "chance": _find(flat, "worst_eer_chance"), "distinguishable": distinguishable}
+            "chance": _find(flat, "worst_eer_chance"), "distinguishable": distinguishable,
+            "linkability": _find(flat, "privacy/worst_linkability")}
 
 
 def _mean(values: list[float | None]) -> str:
@@ -74,9 +83,9 @@ def _mean(values: list[float | None]) -> str:
     return f"{np.mean(kept):.3f}" if kept else "n/a"
 
 
-def table(rows: dict[tuple[int, str], list[dict]]) -> str:
+def table(rows: dict[tuple[int, str], list[dict]], failed: dict[int, int]) -> str:
     head = f"{'persons':>7} {'submission':<10} {'runs':>4} {'worst EER':>9} {'interval':>15} {'seeds min-max':>13} " \
-           f"{'chance':>7} {'tier 1':>6} {'distinguishable':>15}"
+           f"{'chance':>7} {'tier 1':>6} {'distinguishable':>15} {'linkability':>11} {'failed':>6}"
     lines = [head, "-" * len(head)]
     for (n, name), figs in sorted(rows.items()):
         eers = [f["eer"] for f in figs if f["eer"] is not None]
@@ -84,7 +93,8 @@ def table(rows: dict[tuple[int, str], list[dict]]) -> str:
         lines.append(f"{n:>7} {name:<10} {len(figs):>4} {_mean(eers):>9} "
                      f"{'[' + _mean([f['lo'] for f in figs]) + ', ' + _mean([f['hi'] for f in figs]) + ']':>15} "
                      f"{spread:>13} {_mean([f['chance'] for f in figs]):>7} {_mean([f['tier1'] for f in figs]):>6} "
-                     f"{_mean([f['distinguishable'] for f in figs]):>15}")
+                     f"{_mean([f['distinguishable'] for f in figs]):>15} "
+                     f"{_mean([f['linkability'] for f in figs]):>11} {failed.get(n, 0):>6}")
     return "\n".join(lines)
 
 
@@ -99,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows: dict[tuple[int, str], list[dict]] = {}
     per_run = []
+    failed: dict[int, int] = {}  # runs that failed, per size: counted in the table, not dropped quietly
     for n in args.sizes:
         for seed in args.seeds:
             cmd = command(args.work.resolve(), n, seed, args.overrides)
@@ -108,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.dry_run:
                 continue
             if not done and subprocess.run(cmd).returncode != 0:
-                print(f"n={n} seed={seed}: the run failed (its output is above); left out of the table", flush=True)
+                print(f"n={n} seed={seed}: the run failed (its output is above); counted as failed", flush=True)
+                failed[n] = failed.get(n, 0) + 1
                 continue
             for name in SUBMISSIONS:
                 fig = figures(results_path(args.work, n, seed, name))
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 per_run.append({"persons": n, "seed": seed, "submission": name, **fig})
     if args.dry_run:
         return 0
-    print(table(rows))
+    print(table(rows, failed))
     if args.json:
         args.json.write_text(json.dumps(per_run, indent=2) + "\n")
     return 0
