@@ -8,20 +8,19 @@ defaced heads; the result maps the template's forward and up axes, and its nose,
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import nibabel as nib
+from nibabel.filebasedimages import ImageFileError
 import numpy as np
 
+from benchmark.core.errors import BenchmarkError
 from benchmark.render.face import find_nose, midline
 from benchmark.render.midplane import PlaneGrid
 from benchmark.render.symmetry import coarse_head, symmetric_half_width, symmetry_plane
 from benchmark.render.volume import PreparedVolume, prepare_volume
-
-log = logging.getLogger(__name__)
 
 LEVELS = (6.0, 2.5)  # pixel sizes (mm) of the coarse search and the refinement
 REF_HALF_MM = 120.0  # half side of the reference crop
@@ -52,14 +51,15 @@ def template_path():
 
 
 @lru_cache(maxsize=1)
-def reference() -> Reference | None:
-    """The template's mid-sagittal images (cached), or None when pydeface's data is not installed."""
+def reference() -> Reference:
+    """The template's mid-sagittal images (cached). pydeface (a pinned dependency) ships the template: a
+    missing or unreadable file is a broken installation, said in one line, not a quieter pose estimate."""
+    path = template_path()
     try:
-        path = template_path()
         img = nib.load(str(path))
-    except Exception as exc:  # pragma: no cover - depends on the environment
-        log.warning("no reference head (%s); head pose falls back to the face profile", exc)
-        return None
+    except (OSError, ImageFileError) as exc:
+        raise BenchmarkError(f"{path}: the reference head for the head pose cannot be read ({exc}); "
+                             "reinstall the project (make setup)") from exc
     prep = prepare_volume(img)
     thr = prep.level
     head = coarse_head(prep, thr)

@@ -61,7 +61,7 @@ def estimate_pose_prepared(prep: PreparedVolume, threshold: float | None = None)
         nose = None
     prior = profile_frame(mid, nose.xy) if nose is not None else None
     ref = reference()
-    reg = register(prep, thr, centre, a, b, ref, prior) if ref is not None else None
+    reg = register(prep, thr, centre, a, b, ref, prior)
     if reg is not None and reg.score >= MIN_MATCH:
         forward, up, confidence = reg.forward, reg.up, reg.score
     elif prior is not None:

@@ -347,3 +347,18 @@ def test_the_code_an_attack_runs_is_part_of_the_embedding_cache_key(monkeypatch)
     assert {"benchmark.render.raycast", "benchmark.render.pose", "benchmark.attacks.base"} <= names
     monkeypatch.setattr(provenance, "code_hash", lambda *modules: "other-code")
     assert attack.config_hash() != before
+
+
+def test_a_missing_reference_head_is_a_broken_installation(tmp_path, monkeypatch):
+    """No quieter pose estimate without the template: one line naming the file."""
+    from benchmark.render import atlas
+
+    broken = tmp_path / "mean_reg2mean.nii.gz"
+    broken.write_bytes(b"not a nifti")
+    monkeypatch.setattr(atlas, "template_path", lambda: broken)
+    atlas.reference.cache_clear()
+    try:
+        with pytest.raises(BenchmarkError, match="mean_reg2mean.nii.gz: the reference head"):
+            atlas.reference()
+    finally:
+        atlas.reference.cache_clear()
