@@ -65,8 +65,9 @@ EYES: dict[str, tuple[Sequence[int], Sequence[int]]] = {
 }
 #: The 2-D markups a render or photograph is landmarked in (``GeoAttack.landmarks``).
 MARKUPS = ("dlib68", "insightface106")
-_INDEX = {markup: {n: idx[col] for n, idx in NAMED_POINTS.items()} for col, markup in enumerate(MARKUPS)}
-_INDEX["mediapipe478"] = MESH_POINTS
+#: Named point -> landmark index, per markup (the 2-D markups and MediaPipe's mesh).
+POINT_INDEX = {markup: {n: idx[col] for n, idx in NAMED_POINTS.items()} for col, markup in enumerate(MARKUPS)}
+POINT_INDEX["mediapipe478"] = MESH_POINTS
 SPACES = ("2d", "3d")
 #: Each named point's mirror image (the "l" and "r" tokens of its name swapped).
 MIRROR = {n: "_".join({"l": "r", "r": "l"}.get(t, t) for t in n.split("_")) for n in NAMED_POINTS}
@@ -122,12 +123,12 @@ def geometric_features(points: np.ndarray, markup: str, symmetric: bool = True) 
     ``symmetric`` averages the features with those of the mirrored labelling (left and right points
     swapped), so that a mirrored photograph (a selfie) gives the same features.
     """
-    if markup not in _INDEX:
-        raise BenchmarkError(f"geo: landmarks must be one of {sorted(_INDEX)}, got {markup!r}")
+    if markup not in POINT_INDEX:
+        raise BenchmarkError(f"geo: landmarks must be one of {sorted(POINT_INDEX)}, got {markup!r}")
     points = np.asarray(points, np.float64)
     left, right = (points[list(idx)].mean(0) for idx in EYES[markup])
     iod = max(float(np.linalg.norm(right - left)), 1e-6)
-    p = {n: points[i] / iod for n, i in _INDEX[markup].items()}
+    p = {n: points[i] / iod for n, i in POINT_INDEX[markup].items()}
     f = _features(p)
     if symmetric:
         f = (f + _features({n: p[MIRROR[n]] for n in p})) / 2

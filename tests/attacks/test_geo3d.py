@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.attacks import get_attack
 from benchmark.attacks import models
-from benchmark.attacks.geo import _INDEX, MESH_POINTS, NAMED_POINTS, geometric_features
+from benchmark.attacks.geo import POINT_INDEX, MESH_POINTS, NAMED_POINTS, geometric_features
 from benchmark.core.errors import BenchmarkError
 from benchmark.data import synthetic as syn
 from benchmark.render import Camera, surface_points
@@ -44,7 +44,7 @@ def test_3d_features_do_not_turn_with_the_face():
 
 
 def test_mesh_points_cover_every_named_point():
-    assert list(MESH_POINTS) == list(NAMED_POINTS) and set(_INDEX) == {"dlib68", "insightface106", "mediapipe478"}
+    assert list(MESH_POINTS) == list(NAMED_POINTS) and set(POINT_INDEX) == {"dlib68", "insightface106", "mediapipe478"}
     assert max(MESH_POINTS.values()) < 468 and len(set(MESH_POINTS.values())) == len(MESH_POINTS)
 
 
@@ -62,7 +62,7 @@ def test_two_views_of_a_head_give_the_same_3d_landmarks(head):
     error at about 1 mm a pixel); the turned views change the 3-D features less than the image's."""
     views = [{}, {"azimuth": 15}, {"azimuth": -15}]
     e = get_attack("geo3d", views=views, use_cache=False).embed_volume(head)
-    inner = [i for n, i in _INDEX["insightface106"].items() if n not in OUTLINE]
+    inner = [i for n, i in POINT_INDEX["insightface106"].items() if n not in OUTLINE]
     front, *others = [part["landmarks_3d"][inner] for part in e.info["parts"]]
     for other in others:
         gap = np.linalg.norm(other - front, axis=1)
