@@ -300,20 +300,22 @@ class DlibFaceRecognizer:
 
 
 class FaceMesh478:
-    """MediaPipe's FaceLandmarker (its face detector and 478-point mesh, iris included) on the CPU.
-
-    A landmarker lives for one image (tens of milliseconds to create): closed at once, it never
-    outlives the interpreter's thread pools, which mediapipe's own finaliser does not survive.
-    """
+    """MediaPipe's FaceLandmarker (its face detector and 478-point mesh, iris included) on the CPU."""
 
     def __init__(self, model: ModelFile):
         from mediapipe.tasks.python.core.base_options import BaseOptions
-        from mediapipe.tasks.python.vision import FaceLandmarkerOptions, RunningMode
+        from mediapipe.tasks.python.vision import FaceLandmarker, FaceLandmarkerOptions, RunningMode
 
-        self.options = FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(verify(model))),
-                                             running_mode=RunningMode.IMAGE, num_faces=1)
-        self.path = model.path
-        self.get(np.zeros((32, 32, 3), np.uint8))  # a file that is not a FaceLandmarker task fails here
+        options = FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(verify(model))),
+                                        running_mode=RunningMode.IMAGE, num_faces=1)
+        try:
+            self.model = FaceLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise BenchmarkError(f"not a MediaPipe FaceLandmarker task ({str(exc).splitlines()[0]})",
+                                 path=model.path) from None
+        # closed while the interpreter's thread pools still run (mediapipe calls its C library through
+        # one); its own finaliser, at interpreter teardown, fails noisily
+        threading._register_atexit(self.model.close)
 
     def prepare(self, **kwargs: Any) -> "FaceMesh478":
         return self
@@ -322,14 +324,9 @@ class FaceMesh478:
         """(478, 3) landmarks of the main face of an RGB uint8 image in pixels (x, y; z, depth from the
         head's centre, towards the camera negative, in the scale of x), or None without a face."""
         from mediapipe import Image, ImageFormat
-        from mediapipe.tasks.python.vision import FaceLandmarker
 
         h, w = rgb.shape[:2]
-        try:
-            with FaceLandmarker.create_from_options(self.options) as landmarker:
-                result = landmarker.detect(Image(image_format=ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
-        except (RuntimeError, ValueError) as exc:
-            raise BenchmarkError(f"MediaPipe FaceLandmarker failed ({str(exc).splitlines()[0]})", path=self.path) from None
+        result = self.model.detect(Image(image_format=ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
         if not result.face_landmarks:
             return None
         return np.array([(p.x * w, p.y * h, p.z * w) for p in result.face_landmarks[0]], np.float64)
