@@ -65,7 +65,7 @@ class LeaderboardConfig:
     split: str = TEST  # the split that ranks
     reference: str = "baseline/none"  # team/system of the reference row
     title: str = "Defacing privacy challenge: leaderboard"
-    max_plots: int = 4  # DET plot thumbnails per row
+    renders: int = 4  # persons of the split rendered, defaced beside the original, for each submission page
 
 
 @dataclass

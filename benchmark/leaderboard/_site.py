@@ -1,4 +1,5 @@
-"""Build ``leaderboard/`` (json, csv, md and a static, sortable ``index.html``) from the tracked runs."""
+"""Build ``leaderboard/`` from the tracked runs: json, csv, md, a static, sortable ``index.html`` with the
+trade-off plot (``tradeoff.png``, ``.svg``), and a page per submission (``submissions/``, images in ``img/``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from benchmark.core.files import write_json, write_text
 from benchmark.core.config import LeaderboardConfig
 from benchmark.leaderboard._formats import to_csv, to_markdown
 from benchmark.leaderboard._page import to_html
-from benchmark.leaderboard._plots import copy_row_plots
+from benchmark.leaderboard._artifacts import page_path, remove_stale, run_details, safe_name
+from benchmark.leaderboard._submission import dice_histogram, submission_html
+from benchmark.leaderboard._tradeoff import plotted, tradeoff_plot
 from benchmark.leaderboard._ranking import FLOORS, POLICY, RANKING_KNOWLEDGE, board_rows, group_order, notes
 from benchmark.tracking import TrackingConfig, client, runs, tracking_config
 
@@ -22,8 +25,8 @@ def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test
     tcfg = tracking_config(tracking_cfg)
     lb = lb_cfg or LeaderboardConfig(split=split)
     out_dir = Path(out_dir)
-    rows = board_rows(split_runs(tcfg, split), lb.reference, split)
-    plots = copy_row_plots(client(tcfg), rows, out_dir, tcfg, lb.max_plots)
+    found = split_runs(tcfg, split)
+    rows = board_rows(found, lb.reference, split)
     board = {
         "title": lb.title, "experiment": tcfg.experiment, "tracking_uri": tcfg.uri, "split": split,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -31,12 +34,31 @@ def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test
         "reference": next(r for r in rows if r["reference"])["submission"],
         "attack_groups": group_order({g for r in rows for g in r["attacks"]}), "rows": rows,
     }
-    written = [write_json(out_dir / "leaderboard.json", board),
+    pages = write_pages(board, {r.info.run_id: r for r in found}, out_dir, tcfg)
+    board["tradeoff"] = [p.name for p in tradeoff_plot(rows, out_dir)] if plotted(rows) else []
+    written = [*pages, *(out_dir / p for p in board["tradeoff"]), write_json(out_dir / "leaderboard.json", board),
                write_text(out_dir / "leaderboard.csv", to_csv(rows, board["attack_groups"])),
                write_text(out_dir / "leaderboard.md", to_markdown(board)),
                write_text(out_dir / "index.html", to_html(board))]
-    readable(written + plots)
+    remove_stale(out_dir, set(written))
+    readable(written)
     return out_dir
+
+
+def write_pages(board: dict[str, Any], by_id: dict[str, Any], out_dir: Path, tcfg: TrackingConfig) -> list[Path]:
+    """Each tracked row's page and the images it shows (``row["plots"]``, ``row["page"]``); return the files."""
+    c, written = client(tcfg), []
+    for r in board["rows"]:
+        if not r["run_id"]:
+            continue
+        run = by_id[r["run_id"]]
+        d = run_details(c, run, r, out_dir, tcfg)
+        r["plots"], r["page"] = d.plots, page_path(r)
+        hist = dice_histogram(d.volumes, out_dir / "img" / safe_name(r["submission"]) / "dice_histogram")
+        metrics = {k: float(v) for k, v in run.data.metrics.items()}
+        html = submission_html(board, r, metrics, d, hist[0].relative_to(out_dir).as_posix() if hist else None)
+        written += [write_text(out_dir / r["page"], html), *hist, *(out_dir / p for p in d.plots + d.renders)]
+    return written
 
 
 def split_runs(tcfg: TrackingConfig, split: str) -> list:

@@ -30,7 +30,7 @@ from benchmark.metrics.identification_bootstrap import rank_k_ci
 from benchmark.metrics.linkability import linkability, local_linkability
 from benchmark.metrics.open_set import dir_at_fpir
 from benchmark.metrics.permutation import Chance, PermutationNull, permutation_null
-from benchmark.metrics.plots import cmc_plot, det_plot, linkability_plot
+from benchmark.metrics.plots import cmc_plot, det_plot, figure, linkability_plot, save_figure
 from benchmark.metrics.score_matrix import ScoreMatrix
 from benchmark.metrics.smooth_linkability import smooth_linkability
 from benchmark.metrics.summary import two_class_metrics
@@ -49,11 +49,13 @@ __all__ = [
     "cmc",
     "cmc_plot",
     "det_plot",
+    "figure",
     "det_points",
     "dir_at_fpir",
     "eer",
     "linkability",
     "linkability_plot",
+    "save_figure",
     "local_linkability",
     "min_cllr",
     "permutation_null",

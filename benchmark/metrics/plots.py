@@ -43,7 +43,7 @@ def det_plot(mated, nonmated, path: str | os.PathLike, label: str | None = None)
     positive = np.concatenate([pfa[pfa > 0], pmiss[pmiss > 0]])
     lo = float(np.clip(positive.min() if positive.size else 0.01, _TICKS[0], 0.01))
     hi = _TICKS[-1]
-    fig = _figure((5, 5))
+    fig = figure((5, 5))
     ax = fig.add_subplot()
     clip = lambda p: ndtri(np.clip(p, lo / 2, 1 - (1 - hi) / 2))  # noqa: E731
     name = f"{label} " if label else ""
@@ -61,7 +61,7 @@ def det_plot(mated, nonmated, path: str | os.PathLike, label: str | None = None)
     ax.grid(True, color="0.9")
     ax.legend(loc="upper right")
     ax.set_title("DET")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def cmc_plot(scores, enroll_ids, trial_ids, path: str | os.PathLike, label: str | None = None,
@@ -74,7 +74,7 @@ def cmc_plot(scores, enroll_ids, trial_ids, path: str | os.PathLike, label: str 
     curve = cmc(scores, enroll_ids, trial_ids, max_rank)
     n_ids = np.unique(np.asarray(enroll_ids).astype(str)).size
     ks = np.arange(1, curve.size + 1)
-    fig = _figure((5, 4))
+    fig = figure((5, 4))
     ax = fig.add_subplot()
     name = f"{label} " if label else ""
     ax.step(ks, curve, where="post", color=_MATED, lw=1.5, label=f"{name}(rank-1 = {curve[0]:.3f})")
@@ -88,7 +88,7 @@ def cmc_plot(scores, enroll_ids, trial_ids, path: str | os.PathLike, label: str 
     ax.grid(True, color="0.9")
     ax.legend(loc="lower right")
     ax.set_title("CMC")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def linkability_plot(
@@ -101,7 +101,7 @@ def linkability_plot(
     """
     m, n = as_pair(mated, nonmated, finite=True)
     b = linkability_bins(group_scores(m, n), omega, n_bins)
-    fig = _figure((6, 4))
+    fig = figure((6, 4))
     ax = fig.add_subplot()
     ax.stairs(b.mated_density, b.edges, color=_MATED, lw=1.5, label="mated")
     ax.stairs(b.nonmated_density, b.edges, color=_NONMATED, lw=1.5, ls="--", label="non-mated")
@@ -117,10 +117,10 @@ def linkability_plot(
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left")
     ax.set_title(r"$D_{\leftrightarrow}^{sys}$ = " + f"{b.dsys:.3f}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _figure(size):
+def figure(size):
     """A figure on matplotlib's Agg canvas (imported here: ``benchmark.metrics`` stays light to import)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -130,7 +130,8 @@ def _figure(size):
     return fig
 
 
-def _save(fig, path: str | os.PathLike) -> list[Path]:
+def save_figure(fig, path: str | os.PathLike) -> list[Path]:
+    """Write ``<path>.png`` and ``<path>.svg`` (reproducible bytes: no date, no software stamp); return both."""
     base = Path(path)
     if base.suffix.lower() in (".png", ".svg"):
         base = base.with_suffix("")

@@ -172,8 +172,33 @@ def test_outputs_and_ranking(board):
     page = (board / "index.html").read_text()
     assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert "Ranking policy" in page and page.count("<tr class=") == len(SUBMISSIONS)
-    assert page.count('class="vsref"') >= 4 * 4  # none's figures under each scored submission's
+    assert page.count('class="vsref"') >= 4 * 2  # none's figures under each scored submission's
     assert "attack strength: the original volumes" in page
+    # the trade-off plot beside the page, and a page per tracked submission, linked from its row
+    assert (board / "tradeoff.png").read_bytes()[:4] == b"\x89PNG" and "<svg" in (board / "tradeoff.svg").read_text()
+    assert 'src="tradeoff.png"' in page and data["tradeoff"] == ["tradeoff.png", "tradeoff.svg"]
+    for sub in ("gamma/refacer", "baseline/none", "bad/broken"):
+        assert f'href="{rows[sub]["page"]}"' in page and (board / rows[sub]["page"]).is_file()
+
+
+def test_submission_page(board):
+    data = json.loads((board / "leaderboard.json").read_text())
+    rows = {r["submission"]: r for r in data["rows"]}
+    page = (board / rows["acme/strong"]["page"]).read_text()
+    assert "http://" not in page and "https://" not in page and 'href="../index.html"' in page
+    n_groups = len(CONDITIONS) * len(ATTACKS) * len(KNOWLEDGE)
+    body = page.split("<h2>Attacks</h2>")[1].split("<h2>")[0]
+    assert body.count("<tr>") == n_groups + 1  # the head and every condition x attack x knowledge
+    for head in ("EER", "Linkability", "min Cllr", "AUC", "Rank-1", "Rank-5"):
+        assert f"<th>{head}</th>" in body
+    assert "0.420 <small>[0.400, 0.440]</small>" in body  # photo2mri/arcface/semi_informed with its interval
+    assert "sex balanced accuracy" in page and "0.564" in page  # attribute inference of the strongest attack
+    assert 'src="../img/acme_strong/plots_det_photo2mri.png"' in page
+    assert (board / "img/acme_strong/plots_det_photo2mri.png").is_file()
+    assert "renders of real persons are published only with tracking.log_biometric_artifacts=true" in page
+    assert "No failure" in page and "brain_dice_mean" in page
+    bad = (board / rows["bad/broken"]["page"]).read_text()
+    assert "INVALID: 1 error(s): volumes/v0003.nii.gz: missing" in bad
 
 
 def test_ranking_rules_without_semi_informed():
