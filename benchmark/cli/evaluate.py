@@ -31,7 +31,8 @@ from benchmark.scoring.shards import fill_cache
 from benchmark.submission.anonymize import anonymize_kit
 from benchmark.submission.unpack import is_archive, scratch_target
 from benchmark.submission.validate import report_path, validate_submission, validation_config, write_report
-from benchmark.tracking import log_results
+from benchmark.leaderboard import RENDERS, leaderboard_config, write_renders
+from benchmark.tracking import log_results, tracking_config
 
 
 def default_output_dir(cfg: DictConfig, team: str, system: str, command: str = "score") -> Path:
@@ -83,6 +84,9 @@ def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pa
     if report.ok:
         results = _scored(cfg, prepared, Path(report.root or submission), out_dir)
         add_reference(cfg, prepared, results)  # none's figures, same keys
+        for split in results.splits:  # the submission page's renders: synthetic persons only, unless asked
+            write_renders(prepared, Path(report.root or submission), out_dir, split, leaderboard_config(cfg).renders,
+                          tracking_config(cfg.tracking).log_biometric_artifacts, cfg.limits.max_voxels)
         results.submission.path = str(submission)  # the archive, not its scratch folder
         results.validation = Validation(True)
     else:
@@ -92,7 +96,7 @@ def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pa
     write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     write_json(out_dir / "validation.json", report.to_dict())
     artifacts = {f"{split}/{kind}": [out_dir / kind / split] for split in results.splits
-                 for kind in ("plots", "scores") if (out_dir / kind / split).is_dir()}
+                 for kind in ("plots", "scores", "utility", RENDERS) if (out_dir / kind / split).is_dir()}
     log_results(results.to_json(), OmegaConf.to_container(cfg, resolve=True), cfg.tracking, artifacts, report.to_dict())
     return path, results
 
@@ -101,7 +105,7 @@ def provenance(cfg: DictConfig, prepared: Prepared) -> Provenance:
     """What the figures were made from, to filter and compare runs: the cohort's fingerprint, the scoring
     code's hash (:mod:`benchmark.scoring.result_cache`) and the checkout's ``git describe``."""
     return Provenance(prepared.fingerprint, code_hash(*result_cache.code_modules(cfg)),
-                      git_version() or "unknown (not a git checkout)")
+                      git_version() or "unknown (not a git checkout)", prepared.synthetic)
 
 
 def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[Results], str]:

@@ -20,7 +20,7 @@ from benchmark.core.files import write_bytes
 from benchmark.tracking import TrackingConfig, is_biometric, retry
 
 PAGE_DIR = "submissions"  # the pages, beside index.html
-RENDERS = "renders"  # the run's artifact folder of renders (benchmark.leaderboard.write_renders)
+RENDERS = "renders"  # <output>/renders/<split>/ (benchmark.leaderboard.write_renders), the run's folder ``renders``
 UTILITY = "utility"  # the run's artifact folder of per-volume brain preservation (a tsv)
 
 

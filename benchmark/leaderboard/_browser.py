@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_path
+from benchmark.leaderboard._artifacts import page_path
 from benchmark.leaderboard._site import readable
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; playwright drives it, never a browser of its own
@@ -45,3 +46,15 @@ def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1280, h
     readable([Path(png_path)])
     return Path(png_path)
 
+
+
+def page_screenshots(site: str | Path, submission: str, out_dir: str | Path, width: int = 1280,
+                     height: int = 900) -> list[Path]:
+    """``leaderboard_page.png`` (the main page, whole, with the trade-off plot) and ``submission_page.png``
+    (the top of ``submission``'s page) of the built ``site``, as headless chromium shows them at ``width``."""
+    site, out_dir = Path(site), Path(out_dir)
+    main = screenshot(site / "index.html", out_dir / "leaderboard_page.png", width, height, full_page=True)
+    page = site / page_path({"submission": submission})
+    if not page.is_file():
+        raise BenchmarkError(f"no page for submission '{submission}' in this leaderboard", page)
+    return [main, screenshot(page, out_dir / "submission_page.png", width, height)]

@@ -16,7 +16,7 @@ from benchmark.metrics import figure, save_figure
 from benchmark.leaderboard._ranking import FLOORS
 
 TIER_COLOURS = ("#d8f3dc", "#e9f5c9", "#fff3c4", "#f4e2dc")  # as the page's tier cells
-MAX_LABELS = 12  # name every point up to this many; beyond, the reference and the first three ranks
+MAX_LABELS = 12  # name every point up to this many; beyond, their ranks
 
 
 def plotted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -40,10 +40,13 @@ def _chance_band(ax, rows: list[dict[str, Any]]) -> None:
                    label="chance (worst-case EER of noise: 5th pct. to median)")
 
 
-def _label(r: dict[str, Any], labelled: bool) -> str:
-    if not labelled:
-        return ""
-    return f"{r['submission']} (ref.)" if r["reference"] else r["submission"]
+def _label(r: dict[str, Any], many: bool) -> str:
+    """The submission's name; its rank alone when the plot has many points (the table gives the names)."""
+    if r["reference"]:
+        return f"{r['system'] if many else r['submission']} (reference)"
+    if many:
+        return f"#{r['rank']}" if r["rank"] else ""
+    return r["submission"]
 
 
 def tradeoff_plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
@@ -56,9 +59,11 @@ def tradeoff_plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
     _chance_band(ax, pts)
     import matplotlib
 
-    cmap, norm = matplotlib.colormaps["viridis_r"], matplotlib.colors.Normalize(0.0, max(
+    cmap, norm = matplotlib.colormaps["coolwarm"], matplotlib.colors.Normalize(0.0, max(
         [0.1] + [r["failure_rate"] or 0.0 for r in pts]))
     many = len(pts) > MAX_LABELS
+    dice = [r["dice_mean"] for r in pts] or [1.0]
+    left, right = min(dice) - 0.01, max(1.0, max(dice)) + 0.005
     for r in pts:
         y, lo, hi = r["ranking_eer"], r.get("ranking_ci_low"), r.get("ranking_ci_high")
         colour = cmap(norm(r["failure_rate"] or 0.0))
@@ -69,18 +74,19 @@ def tradeoff_plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
         ax.scatter(r["dice_mean"], y, s=140 if r["reference"] else 42, marker="*" if r["reference"] else "o",
                    facecolors="white" if hollow else colour, edgecolors=colour if hollow else "0.2", lw=1.2,
                    zorder=3)
-        text = _label(r, not many or r["reference"] or (r["rank"] or 99) <= 3)
-        if text:
-            ax.annotate(text, (r["dice_mean"], y), xytext=(4, 4), textcoords="offset points", fontsize=7, zorder=4)
+        text = _label(r, many)
+        if text:  # to the left of points in the right half: names stay inside the axes
+            flip = r["dice_mean"] > (left + right) / 2
+            ax.annotate(text, (r["dice_mean"], y), xytext=(-5 if flip else 5, 4), textcoords="offset points",
+                        ha="right" if flip else "left", fontsize=7, zorder=4)
     sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, pad=0.02).set_label("failure rate (volumes)")
     ax.set_ylim(0, top)
-    dice = [r["dice_mean"] for r in pts] or [1.0]
-    ax.set_xlim(min(dice) - 0.01, max(1.0, max(dice)) + 0.005)
+    ax.set_xlim(left, right)
     ax.set_xlabel("brain preservation: mean Dice of the brain mask (utility, higher is better)")
     ax.set_ylabel("ranking EER: worst-case semi-informed\n(95% interval; privacy, higher is better)")
-    ax.set_title("Privacy against utility (star: the none reference, the original volumes; "
-                 "hollow: indistinguishable from chance)", fontsize=8)
+    ax.set_title("Privacy against utility (star: the reference; hollow: indistinguishable from chance)",
+                 fontsize=8)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
     return save_figure(fig, Path(out_dir) / "tradeoff")

@@ -16,8 +16,9 @@
                                                     for the same keys (:mod:`benchmark.scoring.reference`)
     reused      str                                 the result-cache entry the figures come from
     validation  {"ok", "reason"}
-    provenance  {"cohort", "code", "git"}           what the figures were made from: the prepared cohort's
-                                                    fingerprint, the scoring code's hash, ``git describe``
+    provenance  {"cohort", "code", "git", "synthetic"}   what the figures were made from: the prepared
+                                                    cohort's fingerprint, the scoring code's hash, ``git describe``,
+                                                    whether the cohort is the synthetic one (no real person)
 
 ``artifacts`` is absent for a submission that failed validation (it is not scored), ``reference`` for the
 reference itself or when it could not be added (a message says why), ``reused`` when the figures were
@@ -86,6 +87,7 @@ class Provenance:
     cohort: str  # benchmark.data.prepared.Prepared.fingerprint
     code: str  # benchmark.core.provenance.code_hash of the scoring code
     git: str  # git describe of the checkout
+    synthetic: bool = False  # the cohort is the generated one, with no real person (its renders may be logged)
 
 
 @dataclass
@@ -140,7 +142,7 @@ class Results:
             out["validation"] = {"ok": self.validation.ok, "reason": self.validation.reason}
         if self.provenance is not None:
             p = self.provenance
-            out["provenance"] = {"cohort": p.cohort, "code": p.code, "git": p.git}
+            out["provenance"] = {"cohort": p.cohort, "code": p.code, "git": p.git, "synthetic": p.synthetic}
         return out
 
     @classmethod

@@ -165,7 +165,9 @@ def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_
         if sc.attributes:
             flat.update(_attributes(cfg, scorer, split, attacking, messages))
         if sc.utility:
-            flat.update(_utility(cfg, prepared, scorer, split))
+            figures, per_volume = _utility(cfg, prepared, scorer, split, out_dir)
+            flat.update(figures)
+            artifacts += per_volume
         splits[split] = flat
     failures = _copied(info, scorer) + [Failure(**f) for f in scorer.failure_list()] + list_failures
     for split, flat in splits.items():  # how many failures each split met: a tracked metric
@@ -243,10 +245,12 @@ def _plots(ts: TrialScores, out_dir: Path) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) -> dict[str, float]:
+def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str,
+             out_dir: Path) -> tuple[dict[str, float], list[Path]]:
     """Brain preservation of the split's anonymised trial volumes (one scan per person) against their
-    originals: a cohort sample of what the defacing did to the brain (deepbet masks, about 5 s a volume)."""
-    rows = []
+    originals: a cohort sample of what the defacing did to the brain (deepbet masks, about 5 s a volume).
+    (the ``utility/*`` figures, [``utility/<split>/brain_preservation.tsv``: one row per volume])."""
+    rows, names = [], []
     vids = [v.pseudonym for v in prepared.splits.volumes if v.split == split and v.role == "trial"]
     for vid in progress(vids, f"utility ({split})", cfg.progress):
         v = scorer.key[vid]
@@ -255,6 +259,13 @@ def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, split: str) ->
                                    cfg.limits.max_voxels, canonical=False)
             anonymised = load_volume(volume_path(scorer.submission, vid), cfg.limits.max_voxels, canonical=False)
             rows.append(brain_preservation(original, anonymised))
+            names.append(vid)
         except BenchmarkError as exc:
             scorer.failures.setdefault((vid, "utility", "anonymised"), str(exc))
-    return {f"utility/{k}": float(v) for k, v in summarise(rows).items()} if rows else {}
+    if not rows:
+        return {}, []
+    cols = list(rows[0])
+    table = "volume\t" + "\t".join(cols) + "\n" + "".join(
+        vid + "\t" + "\t".join(str(r[c]) for c in cols) + "\n" for vid, r in zip(names, rows))
+    path = write_text(out_dir / "utility" / split / "brain_preservation.tsv", table)
+    return {f"utility/{k}": float(v) for k, v in summarise(rows).items()}, [path]

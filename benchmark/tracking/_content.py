@@ -121,8 +121,9 @@ def run_name(team: str, system: str, split: str) -> str:
 
 def provenance_tags(results: Mapping[str, Any]) -> dict[str, str]:
     """``reused`` (``true``/``false``; ``reused.entry``: the result-cache entry whose figures these are),
-    ``cohort`` (the prepared cohort's fingerprint), ``code_version`` (``git describe``) and ``code_hash``
-    (the scoring code) from results.json's ``provenance`` block."""
+    ``cohort`` (the prepared cohort's fingerprint), ``cohort.synthetic`` (``true``: the generated cohort, no
+    real person), ``code_version`` (``git describe``) and ``code_hash`` (the scoring code) from results.json's
+    ``provenance`` block."""
     prov = dict(results.get("provenance") or {})
     tags = {"reused": "true" if results.get("reused") else "false"}
     if results.get("reused"):  # the figures of an earlier run of the same inputs (benchmark.scoring.result_cache)
@@ -130,6 +131,7 @@ def provenance_tags(results: Mapping[str, Any]) -> dict[str, str]:
     for tag, key in (("cohort", "cohort"), ("code_version", "git"), ("code_hash", "code")):
         if prov.get(key):
             tags[tag] = str(prov[key])[:MAX_TAG_VAL_LENGTH]
+    tags["cohort.synthetic"] = "true" if prov.get("synthetic") else "false"
     return tags
 
 

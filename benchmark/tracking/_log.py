@@ -28,7 +28,8 @@ def log_results(results: Mapping[str, Any], cfg_container: Mapping[str, Any] | N
 
     ``artifacts`` maps an artifact folder to files or folders. A key whose first component names a split
     (``"test/plots"``) goes to that split's run only (as ``plots``); any other key goes to every run.
-    Biometric artifacts are skipped unless ``tracking_cfg.log_biometric_artifacts``.
+    Biometric artifacts are skipped unless ``tracking_cfg.log_biometric_artifacts``, or the results say the
+    cohort is the synthetic one (``provenance.synthetic``: renders of no real person).
     A submission that failed validation (``validation["ok"]`` false) and has no split results still gets
     one run per split, without metrics, tagged with the reason: the leaderboard shows it unranked.
     """
@@ -47,8 +48,9 @@ def log_results(results: Mapping[str, Any], cfg_container: Mapping[str, Any] | N
     exp_id = experiment_id(c, tcfg)
     with tempfile.TemporaryDirectory(prefix="tracking-") as tmp:
         own = _own_artifacts(Path(tmp), results, cfg_container, validation)
+        synthetic = bool((results.get("provenance") or {}).get("synthetic"))
         return [_log_run(c, tcfg, exp_id, split, run_tags(results, split, validation), params,
-                         split_metrics(values or {}), own, artifacts or {}) for split, values in splits.items()]
+                         split_metrics(values or {}), own, artifacts or {}, synthetic) for split, values in splits.items()]
 
 
 def _own_artifacts(tmp: Path, results: Mapping[str, Any], cfg_container: Mapping[str, Any],
@@ -66,7 +68,8 @@ def _own_artifacts(tmp: Path, results: Mapping[str, Any], cfg_container: Mapping
 
 
 def _log_run(c, tcfg: TrackingConfig, exp_id: str, split: str, tags: dict[str, str], params: dict[str, str],
-             metrics: dict[str, float], own: list[tuple[Path, Optional[str]]], artifacts: Artifacts) -> str:
+             metrics: dict[str, float], own: list[tuple[Path, Optional[str]]], artifacts: Artifacts,
+             synthetic: bool = False) -> str:
     """One finished run (marked FAILED, and the error raised, when logging fails half-way)."""
     run = retry(lambda: c.create_run(exp_id, tags=tags, run_name=tags["mlflow.runName"]), "create run", tcfg)
     rid = run.info.run_id
@@ -74,7 +77,7 @@ def _log_run(c, tcfg: TrackingConfig, exp_id: str, split: str, tags: dict[str, s
         _log_values(c, tcfg, rid, params, metrics)
         for path, dest in own:
             retry(lambda: c.log_artifact(rid, str(path), dest), "log artifact", tcfg)
-        skipped = _log_artifacts(c, tcfg, rid, split, artifacts)
+        skipped = _log_artifacts(c, tcfg, rid, split, artifacts, tcfg.log_biometric_artifacts or synthetic)
         if skipped:
             retry(lambda: c.set_tag(rid, "artifacts.biometric_skipped", str(skipped)), "tag", tcfg)
         retry(lambda: c.set_terminated(rid, "FINISHED"), "end run", tcfg)
@@ -102,9 +105,9 @@ def _log_values(c, tcfg: TrackingConfig, rid: str, params: dict[str, str], metri
         retry(lambda: c.log_batch(rid, metrics=chunk_m), "log metrics", tcfg)
 
 
-def _log_artifacts(c, tcfg: TrackingConfig, rid: str, split: str, artifacts: Artifacts) -> int:
-    """Log the given files of this split's run (see :func:`log_results`); returns how many biometric files
-    were skipped."""
+def _log_artifacts(c, tcfg: TrackingConfig, rid: str, split: str, artifacts: Artifacts, biometric: bool) -> int:
+    """Log the given files of this split's run (see :func:`log_results`), biometric ones only when
+    ``biometric``; returns how many biometric files were skipped."""
     skipped = 0
     for key, paths in artifacts.items():
         parts = Path(str(key)).parts
@@ -118,7 +121,7 @@ def _log_artifacts(c, tcfg: TrackingConfig, rid: str, split: str, artifacts: Art
             if not given.exists():
                 raise BenchmarkError("artifact not found", given)
             for f, rel in artifact_files(given):
-                if not tcfg.log_biometric_artifacts and is_biometric(str(key), rel):
+                if not biometric and is_biometric(str(key), rel):
                     skipped += 1
                     continue
                 dest = (dest_root / rel.parent).as_posix()

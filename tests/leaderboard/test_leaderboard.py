@@ -7,10 +7,11 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark.leaderboard import (CHROMIUM, FALLBACK_NOTE, REFERENCE_NOTE, LeaderboardConfig, build_leaderboard,
-                                   chromium_page, rank_rows, ranking_eer, terminal_table, tier_of)
+                                   chromium_page, page_screenshots, rank_rows, ranking_eer, terminal_table, tier_of)
 from benchmark.tracking import TrackingConfig, log_results
 from tests.helpers import sqlite_store
 
@@ -84,15 +85,15 @@ SUBMISSIONS = [
 ]
 
 
-def log_all(tcfg: TrackingConfig, tmp: Path, submissions=SUBMISSIONS) -> None:
+def log_all(tcfg: TrackingConfig, tmp: Path, submissions=SUBMISSIONS, plots: bool = True) -> None:
     for team, system, eer, dice, fail, ok in submissions:
         results = realistic_results(team, system, eer, dice, fail)
         validation = {"ok": True, "reason": ""} if ok else \
             {"ok": False, "reason": "1 error(s): volumes/v0003.nii.gz: missing", "n_errors": 1}
         if not ok:
             results["splits"] = {}
-        plots = det_plot(tmp / "plots" / team / "det_photo2mri.png", eer) if ok else None
-        log_results(results, {"seed": 0}, tcfg, {"plots": [plots]} if plots else {}, validation)
+        det = det_plot(tmp / "plots" / team / "det_photo2mri.png", eer) if ok and plots else None
+        log_results(results, {"seed": 0}, tcfg, {"plots": [det]} if det else {}, validation)
 
 
 @pytest.fixture(scope="module")
@@ -237,10 +238,14 @@ def _column(page, index: int) -> list[str]:
         "#leaderboard tbody tr", f"rows => rows.map(r => r.cells[{index}].getAttribute('data-v'))")
 
 
-def test_page_in_headless_chromium(board):
+def _needs_chromium():
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; .ci/run does)")
     pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[test]'")
+
+
+def test_page_in_headless_chromium(board):
+    _needs_chromium()
     requests = []
     with chromium_page(board / "index.html", width=1400, height=800) as page:
         page.on("request", lambda r: requests.append(r.url))
@@ -269,3 +274,62 @@ def test_page_in_headless_chromium(board):
         page.screenshot(path=str(board / "screenshot.png"), full_page=True)
     assert all(u.startswith("file://") for u in requests), requests
     assert (board / "screenshot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def fifty(seed: int = 0) -> list[tuple]:
+    """The reference and 49 generated submissions with long names, 3 of them invalid."""
+    rng = np.random.default_rng(seed)
+    return [SUBMISSIONS[0]] + [
+        (f"team-{i:02d}-of-a-university-hospital", f"defacer-variant-{i:02d}", round(float(rng.uniform(0.05, 0.47)), 3),
+         round(float(rng.uniform(0.9, 1.0)), 4), float(rng.choice([0.0, 0.0, 0.05, 0.2])), i % 17 != 3)
+        for i in range(49)]
+
+
+@pytest.fixture(scope="module")
+def board50(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("leaderboard50")
+    tcfg = TrackingConfig(uri=sqlite_store(tmp / "store"), experiment="lb-50")
+    log_all(tcfg, tmp, fifty(), plots=False)
+    return build_leaderboard(tcfg, tmp / "leaderboard", split="test")
+
+
+def _submissions(page) -> list[str]:
+    return page.eval_on_selector_all("#leaderboard tbody tr", "rows => rows.map(r => r.dataset.submission)")
+
+
+def test_fifty_rows_fit_a_laptop_screen_and_sort(board50):
+    _needs_chromium()
+    with chromium_page(board50 / "index.html", width=1280, height=800) as page:
+        assert len(_submissions(page)) == 50
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # no horizontal scroll
+        inner, shown = page.evaluate("(() => { const w = document.querySelector('.wrap'); "
+                                     "return [w.scrollWidth, w.clientWidth]; })()")
+        assert inner <= shown  # nor inside the table's box
+        assert page.evaluate("(() => { const i = document.querySelector('figure.tradeoff img'); "
+                             "return i.complete && i.naturalWidth > 0; })()")
+        headers = page.eval_on_selector_all("#leaderboard thead th", "hs => hs.map(h => h.textContent)")
+        eer = headers.index("Ranking EER")
+        for order in (sorted, lambda v: sorted(v, reverse=True)):
+            page.click(f"#leaderboard thead th:nth-child({eer + 1})")
+            values = [float(v) for v in _column(page, eer) if v]
+            assert values == order(values) and len(values) == 47  # 3 invalid rows have none: last
+        system = headers.index("System")
+        page.click(f"#leaderboard thead th:nth-child({system + 1})")
+        assert _column(page, system) == sorted(_column(page, system))
+        first = _submissions(page)[0]
+        page.click(f'#leaderboard tbody tr[data-submission="{first}"] td:nth-child({system + 1}) a')
+        assert page.text_content("h1") == first  # the row's link opens its page
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+
+def test_screenshots_of_the_main_page_and_a_submission_page(board, tmp_path):
+    """The README's pictures come from :func:`page_screenshots` (scripts/make_readme_images.py --pages)."""
+    _needs_chromium()
+    main, sub = page_screenshots(board, "gamma/refacer", tmp_path)
+    from PIL import Image
+
+    for png in (main, sub):
+        with Image.open(png) as im:
+            assert im.width == 1280 and im.getextrema() != ((255, 255), (255, 255), (255, 255))
+    with Image.open(main) as im:
+        assert im.height > 900  # the whole page: trade-off plot and table
