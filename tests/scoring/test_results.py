@@ -79,7 +79,7 @@ def test_a_tiny_cohort_scored_now_has_the_keys_of_before(tmp_path):
         now = json.loads((work / cli("score", f"submission={submission}", f"scoring.reuse={reuse}")).read_text())
     before = json.loads((DATA / "results_reused.json").read_text())
     before.pop("reference")  # none is the reference: it has no reference block of its own
-    assert sorted(now.pop("provenance")) == ["code", "cohort", "git"]  # added since (MLflow tags)
+    assert sorted(now.pop("provenance")) == ["code", "cohort", "git", "synthetic"]  # added since (MLflow tags)
     for split in now["splits"].values():  # added since: the failure counts of each split
         assert {split.pop("failures/count"), split.pop("failures/copied")} == {0.0}
     assert _keys(now) == _keys(before)
@@ -87,6 +87,7 @@ def test_a_tiny_cohort_scored_now_has_the_keys_of_before(tmp_path):
 
 def test_provenance_round_trips():
     results = Results.invalid("t", "s", "p", "volumes/v1.nii.gz: missing")
-    results.provenance = Provenance("c0ffee", "5eed", "v1-2-gabc")
-    assert results.to_json()["provenance"] == {"cohort": "c0ffee", "code": "5eed", "git": "v1-2-gabc"}
+    results.provenance = Provenance("c0ffee", "5eed", "v1-2-gabc", synthetic=True)
+    assert results.to_json()["provenance"] == {"cohort": "c0ffee", "code": "5eed", "git": "v1-2-gabc",
+                                               "synthetic": True}
     assert Results.from_json(results.to_json()) == results
