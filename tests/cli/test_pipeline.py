@@ -81,6 +81,11 @@ def test_run_scores_none_first_and_bad_submissions_do_not_disturb_a_good_one(tmp
     invalid = [r for r in board["rows"] if r["status"].split(",")[0] not in ("reference", "ranked")
                and r["system"] != "zipped"]
     assert len(invalid) == len(bad) and all(r["rank"] is None and r["reason"] for r in invalid)
+    # a BIDS cohort may hold real persons: no render written, logged or published; each row has its page
+    assert not list((work / "outputs").rglob("renders")) and not list((work / "mlruns").rglob("renders"))
+    assert not list((work / "leaderboard" / "img").rglob("*render*"))
+    none_page = (work / "leaderboard" / rows[("baseline", "none")]["page"]).read_text()
+    assert "not shown: the cohort is not the synthetic one" in none_page
 
     # the good submission's results equal those of scoring it alone
     in_run = json.loads((work / "outputs" / "e2e" / "baseline-none" / "results.json").read_text())
