@@ -3,7 +3,7 @@
 
     python scripts/make_readme_images.py [--out docs/img/synthetic_people.png] [--size 160]
     python scripts/make_readme_images.py --defacing [--out docs/img/defacing.png] [--size 160]
-    python scripts/make_readme_images.py --leaderboard leaderboard/index.html [--out docs/img/leaderboard.png]
+    python scripts/make_readme_images.py --leaderboard leaderboard [--submission team/system] [--out docs/img]
 
 ``synthetic_people.png``: three synthetic people, MRI render above one photograph each.
 ``defacing.png`` (``--defacing``): one synthetic person and the template head (pydeface's mean head, an
@@ -11,7 +11,10 @@ average of many heads: no real person), rendered as the attacks see them, origin
 defacing baseline. No real person's face is rendered into this repository, even from openly licensed
 test data: a render of a face is biometric data. Every render of a volume uses the original's head pose, so the columns differ
 only by what the baseline did.
-``leaderboard.png`` (``--leaderboard PAGE``): the page a ``make run`` built, as headless chromium shows it.
+``leaderboard_page.png`` and ``submission_page.png`` (``--leaderboard SITE``): the main page of a built
+leaderboard (trade-off plot and table) and one submission's page (default: the first ranked), as headless
+chromium shows them (:func:`benchmark.leaderboard.page_screenshots`, which ``tests/leaderboard`` runs too).
+Take them from a run on the synthetic cohort only: a submission page shows renders of the cohort's persons.
 
 The people come from the default synthetic cohort (seed 0): the first woman, the first man without a
 beard and the first bearded man among the first 30 people. The top row is the frontal render of
@@ -81,13 +84,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--size", type=int, default=160, help="pixels per tile")
     ap.add_argument("--defacing", action="store_true", help="write docs/img/defacing.png instead")
-    ap.add_argument("--leaderboard", type=Path, help="screenshot this leaderboard page to docs/img/leaderboard.png")
+    ap.add_argument("--leaderboard", type=Path, help="screenshot this leaderboard folder's pages into docs/img/")
+    ap.add_argument("--submission", help="team/system whose page to show (default: the first ranked)")
     args = ap.parse_args()
     if args.leaderboard:
-        from benchmark.leaderboard import screenshot
+        import json
 
-        return print(screenshot(args.leaderboard, args.out or ROOT / "docs" / "img" / "leaderboard.png",
-                                width=1280, height=720))
+        from benchmark.leaderboard import page_screenshots
+
+        rows = json.loads((args.leaderboard / "leaderboard.json").read_text())["rows"]
+        who = args.submission or next(r["submission"] for r in rows if r["rank"] == 1)
+        return print(*page_screenshots(args.leaderboard, who, args.out or ROOT / "docs" / "img"), sep="\n")
     if args.defacing:
         return defacing_figure(args.out or ROOT / "docs" / "img" / "defacing.png", args.size)
     args.out = args.out or ROOT / "docs" / "img" / "synthetic_people.png"
