@@ -28,6 +28,6 @@ from benchmark.leaderboard._site import build_leaderboard
 from benchmark.leaderboard._tradeoff import tradeoff_plot
 
 __all__ = ["CHROMIUM", "FALLBACK_NOTE", "FLOORS", "POLICY", "REFERENCE_NOTE", "RENDERS", "LeaderboardConfig",
-           "attack_groups", "build_leaderboard", "chromium_page", "leaderboard_config", "page_path", "page_screenshots", "rank_rows",
-           "ranking_eer", "ranking_tier", "screenshot", "terminal_table", "tier_of", "to_csv", "to_html",
+           "attack_groups", "build_leaderboard", "chromium_page", "leaderboard_config", "page_path", "page_screenshots",
+           "rank_rows", "ranking_eer", "ranking_tier", "screenshot", "terminal_table", "tier_of", "to_csv", "to_html",
            "to_markdown", "tradeoff_plot", "write_renders"]

@@ -49,7 +49,8 @@ def _header() -> list[str]:
             _th("Chance", "num", title="privacy/worst_eer_chance: the worst-case EER over all attackers when "
                 "identity is noise (null median; 5%: its 5th percentile); n/a: no chance level in this run"),
             _th("Worst linkability", "num", title="privacy/worst_linkability over every attack"),
-            _th("Dice", "num", title="utility/brain_dice_mean"), _th("Failure rate", "num", title="utility/failure_rate"),
+            _th("Dice", "num", title="utility/brain_dice_mean"),
+            _th("Failure rate", "num", title="utility/failure_rate"),
             _th("Details", "text", "txt", title="the submission's page: every attacker, plots, attributes, "
                 "utility per volume, validation, renders")]
 

@@ -50,7 +50,8 @@ def log_results(results: Mapping[str, Any], cfg_container: Mapping[str, Any] | N
         own = _own_artifacts(Path(tmp), results, cfg_container, validation)
         synthetic = bool((results.get("provenance") or {}).get("synthetic"))
         return [_log_run(c, tcfg, exp_id, split, run_tags(results, split, validation), params,
-                         split_metrics(values or {}), own, artifacts or {}, synthetic) for split, values in splits.items()]
+                         split_metrics(values or {}), own, artifacts or {}, synthetic)
+                for split, values in splits.items()]
 
 
 def _own_artifacts(tmp: Path, results: Mapping[str, Any], cfg_container: Mapping[str, Any],
