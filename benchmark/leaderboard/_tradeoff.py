@@ -88,5 +88,5 @@ def tradeoff_plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
     ax.set_title("Privacy against utility (star: the reference; hollow: indistinguishable from chance)",
                  fontsize=8)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, frameon=False)  # below: no point hidden
     return save_figure(fig, Path(out_dir) / "tradeoff")
