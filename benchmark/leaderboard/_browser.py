@@ -49,11 +49,12 @@ def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1280, h
 
 
 def page_screenshots(site: str | Path, submission: str, out_dir: str | Path, width: int = 1280,
-                     height: int = 900) -> list[Path]:
+                     height: int = 1500) -> list[Path]:
     """``leaderboard_page.png`` (the main page, whole, with the trade-off plot) and ``submission_page.png``
-    (the top of ``submission``'s page) of the built ``site``, as headless chromium shows them at ``width``."""
+    (the first ``height`` pixels of ``submission``'s page) of the built ``site``, as headless chromium shows
+    them at ``width``."""
     site, out_dir = Path(site), Path(out_dir)
-    main = screenshot(site / "index.html", out_dir / "leaderboard_page.png", width, height, full_page=True)
+    main = screenshot(site / "index.html", out_dir / "leaderboard_page.png", width, 720, full_page=True)
     page = site / page_path({"submission": submission})
     if not page.is_file():
         raise BenchmarkError(f"no page for submission '{submission}' in this leaderboard", page)

@@ -23,7 +23,7 @@ e = html.escape
 
 
 def cell(metrics: dict[str, float], key: str, digits: int = 3) -> str:
-    """'0.420 [0.400, 0.440]' and, below, 'chance 0.431 (5%: 0.310), p 0.02' for ``key``; '-' when absent."""
+    """'0.420 [0.400, 0.440]' and, below, 'chance 0.431 (5%: 0.310)' and 'p 0.020' for ``key``; '-' when absent."""
     v = metrics.get(key)
     if v is None:
         return "-"
@@ -36,7 +36,7 @@ def cell(metrics: dict[str, float], key: str, digits: int = 3) -> str:
         p05, p = metrics.get(key + "_chance_p05"), metrics.get(key + "_p")
         text += (f'<br><small class="chance-lvl">chance {fmt(chance, digits)}'
                  + (f" (5%: {fmt(p05, digits)})" if p05 is not None else "")
-                 + (f", p {fmt(p)}" if p is not None else "") + "</small>")
+                 + (f"<br>p {fmt(p)}" if p is not None else "") + "</small>")
     return text
 
 

@@ -63,7 +63,8 @@ def tradeoff_plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
         [0.1] + [r["failure_rate"] or 0.0 for r in pts]))
     many = len(pts) > MAX_LABELS
     dice = [r["dice_mean"] for r in pts] or [1.0]
-    left, right = min(dice) - 0.01, max(1.0, max(dice)) + 0.005
+    left = min(dice) - 0.01
+    right = max(1.0, max(dice)) + 0.04 * (1.0 - left)  # Dice stops at 1: no room for more beyond it
     for r in pts:
         y, lo, hi = r["ranking_eer"], r.get("ranking_ci_low"), r.get("ranking_ci_high")
         colour = cmap(norm(r["failure_rate"] or 0.0))
