@@ -1,15 +1,19 @@
-"""Shared fixtures: the real test scans (skipped with a reason when absent) and a temporary work folder."""
+"""Shared fixtures: the real test scans (skipped with a reason when absent), the deepbet masker, and what the
+end-to-end tests of several files share: one small synthetic cohort and the content-keyed cache stages."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import shutil
+
 import nibabel as nib
 import pytest
 
 from benchmark.anatomy.brainmask import BrainMasker
 from benchmark.anatomy.template import template_paths
+from benchmark.data.synthetic import SyntheticCohort
 from tests.helpers import oblique_copy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,3 +51,43 @@ def template_img() -> nib.Nifti1Image:
 @pytest.fixture(scope="session")
 def oblique_img(template_img) -> nib.Nifti1Image:
     return oblique_copy(template_img)
+
+
+#: Cache stages keyed by the content of a volume (and the code and config that made the entry): deepbet's
+#: brain masks and the template registrations. Every command of a test session may share them.
+CONTENT_KEYED = ("brainmask", "registration")
+
+#: The small synthetic cohort the end-to-end scoring tests share (tests/scoring, tests/cli/test_devkit.py).
+SMALL_SYNTHETIC = {"n_persons": 10, "sessions": 2, "photos": 2}
+
+
+@pytest.fixture(scope="session")
+def content_cache(tmp_path_factory):
+    """``content_cache(cache_dir)``: ``cache_dir`` (a run's ``paths.cache_dir``) made with its content-keyed
+    stages linked to one folder of the session, so no test runs deepbet or a registration on a volume
+    another test already did; returns ``cache_dir``."""
+    shared = tmp_path_factory.mktemp("content-keyed-cache")
+
+    def link(cache_dir: Path) -> Path:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for stage in CONTENT_KEYED:
+            (shared / stage).mkdir(exist_ok=True)
+            (cache_dir / stage).symlink_to(shared / stage, target_is_directory=True)
+        return cache_dir
+
+    return link
+
+
+@pytest.fixture(scope="session")
+def small_synthetic(tmp_path_factory):
+    """``small_synthetic(datasets_dir)``: a copy of the generated :data:`SMALL_SYNTHETIC` cohort in
+    ``datasets_dir`` (a run's ``dataset.cache_dir``; the cohort is generated once per session); returns the
+    overrides that select it."""
+    shared = tmp_path_factory.mktemp("small-synthetic")
+    root = SyntheticCohort(**SMALL_SYNTHETIC, cache_dir=str(shared)).materialise(progress=False)
+
+    def copy(datasets_dir: Path) -> list[str]:
+        shutil.copytree(root, datasets_dir / root.name)
+        return [f"dataset.{k}={v}" for k, v in SMALL_SYNTHETIC.items()] + [f"dataset.cache_dir={datasets_dir}"]
+
+    return copy

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import benchmark.metrics as M
 from benchmark.attacks import Attack
@@ -99,13 +100,14 @@ def cross_fit(x_train: np.ndarray, y_train: np.ndarray, g_train: np.ndarray, x_t
     propagates, naming why a fold could not be fitted).
     """
     out = np.empty(len(x_test), dtype=object)
-    for fold in folds:
-        test = np.isin(g_test, list(fold))
-        if not test.any():
-            continue
-        train = ~np.isin(g_train, list(fold))
-        predict = fit(x_train[train], y_train[train])
-        out[test] = predict(x_test[test])
+    with threadpool_limits(limits=1):  # small fits: BLAS threads only add synchronisation (5x the CPU time)
+        for fold in folds:
+            test = np.isin(g_test, list(fold))
+            if not test.any():
+                continue
+            train = ~np.isin(g_train, list(fold))
+            predict = fit(x_train[train], y_train[train])
+            out[test] = predict(x_test[test])
     return out
 
 

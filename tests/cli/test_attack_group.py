@@ -14,7 +14,7 @@ from benchmark.scoring.attackers import attack_nodes
 from tests.helpers import tiny_cohort
 
 # the cheapest score that still attacks (as tests/cli/test_multirun.py), the attack left to each test
-CHEAP = ["scoring.knowledge=[ignorant]", "scoring.conditions=[mri2mri]", "scoring.bootstrap=0",
+CHEAP = ["scoring.knowledge=[ignorant]", "scoring.conditions=[mri2mri]", "scoring.bootstrap=0", "scoring.permutations=20",
          "scoring.utility=false", "scoring.plots=false", "scoring.attributes=false"]
 
 

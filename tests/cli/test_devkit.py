@@ -29,13 +29,12 @@ def _cli(args):
 
 
 @pytest.fixture(scope="module")
-def organiser(tmp_path_factory):
+def organiser(tmp_path_factory, small_synthetic, content_cache):
     """A small synthetic cohort with a dev split, the none baseline's submission, and its dev figures as the
     organiser scores them."""
     root = tmp_path_factory.mktemp("devkit")
     common = [f"paths.prepared_dir={root / 'prepared'}", f"paths.submissions_dir={root / 'submissions'}",
-              f"paths.cache_dir={root / 'cache'}", f"dataset.cache_dir={root / 'datasets'}",
-              "dataset.n_persons=10", "dataset.sessions=2", "dataset.photos=2",
+              f"paths.cache_dir={content_cache(root / 'cache')}", *small_synthetic(root / "datasets"),
               "splits.test=0.4", "splits.dev=0.3", "splits.train=0.3"]
     out = _cli(["anonymize", "baseline=none", *common, "progress=false"])
     submission = Path(out.stdout.strip().splitlines()[-1])

@@ -22,7 +22,8 @@ from tests.helpers import tiny_cohort
 REPO = Path(__file__).resolve().parents[2]
 # the cheapest score that still attacks: one attack, one level, one condition, no bootstrap, no extras
 CHEAP_SCORE = ["scoring.attacks=[geo]", "scoring.knowledge=[ignorant]", "scoring.conditions=[mri2mri]",
-               "scoring.bootstrap=0", "scoring.utility=false", "scoring.plots=false", "scoring.attributes=false"]
+               "scoring.bootstrap=0", "scoring.permutations=20", "scoring.utility=false", "scoring.plots=false",
+               "scoring.attributes=false"]
 
 
 def _cli(*args):

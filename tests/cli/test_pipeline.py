@@ -17,7 +17,7 @@ import nibabel as nib
 from tests.helpers import tiny_cohort
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = ["scoring.attacks=[arcface]", "scoring.knowledge=[ignorant]", "scoring.bootstrap=50",
+FAST = ["scoring.attacks=[arcface]", "scoring.knowledge=[ignorant]", "scoring.bootstrap=50", "scoring.permutations=50",
         "scoring.utility=false", "scoring.plots=false", "progress=false"]
 
 

@@ -25,6 +25,7 @@ def scored(tmp_path):
         "dataset=bids", f"dataset.root={root}", f"paths.prepared_dir={tmp_path / 'prep'}",
         f"paths.cache_dir={tmp_path / 'cache'}", "progress=false", "scoring.attacks=[geo]",
         "scoring.knowledge=[ignorant,lazy_informed]", "scoring.conditions=[mri2mri]", "scoring.bootstrap=0",
+        "scoring.permutations=20",
         "scoring.utility=false", "scoring.attributes=false", "scoring.plots=false"]))
     prepared = prepare(cfg, write_kit=True)
     out = baseline_dir(tmp_path / "subs", "none")

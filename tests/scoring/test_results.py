@@ -65,7 +65,7 @@ def test_a_tiny_cohort_scored_now_has_the_keys_of_before(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     common = ["scoring.attacks=[arcface]", "scoring.knowledge=[ignorant,lazy_informed]", "scoring.bootstrap=20",
-              "progress=false", "dataset=bids", f"dataset.root={cohort}"]
+              "scoring.permutations=20", "progress=false", "dataset=bids", f"dataset.root={cohort}"]
 
     def cli(*args):
         out = subprocess.run([sys.executable, "-m", "benchmark", *args, *common], capture_output=True, text=True,

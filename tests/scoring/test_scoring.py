@@ -29,8 +29,9 @@ def _cli(args, **kw):
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def work(tmp_path_factory, content_cache):
     root = tmp_path_factory.mktemp("scoring")
+    content_cache(root / "cacheA")  # deepbet's masks of the trial volumes (utility) shared with the session
     common = [f"paths.prepared_dir={root / 'prepared'}", f"paths.submissions_dir={root / 'submissions'}",
               "dataset.n_persons=15", "dataset.photos=3", "splits.test=0.75", "splits.dev=0.0", "splits.train=0.25", f"dataset.cache_dir={root / 'datasets'}",
               "progress=false"]
@@ -43,8 +44,8 @@ def _score_args(work, cache: str, out: str, store: str = "mlflow.db"):
     root, common, submission = work
     return ["score", f"submission={submission}", f"output_dir={root / out}", f"paths.cache_dir={root / cache}",
             f"tracking.uri=sqlite:///{root / store}", f"scoring.attacks=[{','.join(ATTACKS)}]",
-            f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=100",
-            "scoring.adapt.finetune.epochs=5", *common]
+            f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=50", "scoring.permutations=100",
+            "scoring.adapt.views=[{}]", "scoring.adapt.finetune.epochs=5", *common]
 
 
 def _stable(results: dict) -> dict:
@@ -165,7 +166,7 @@ def test_reference_block_holds_none_figures_for_the_same_keys(work, uninterrupte
                                                              "description": "the originals, renamed"}))
     args = ["score", f"submission={copy}", f"paths.cache_dir={root / 'cacheA'}",
             f"tracking.uri=sqlite:///{root / 'ref.db'}", "scoring.attacks=[arcface]", "scoring.knowledge=[ignorant]",
-            "scoring.bootstrap=20", "scoring.utility=false", "scoring.plots=false", *work[1]]
+            "scoring.bootstrap=20", "scoring.permutations=50", "scoring.utility=false", "scoring.plots=false", *work[1]]
     results = []
     for i in range(2):
         out = _cli([*args, f"output_dir={root / f'outRef{i}'}"])

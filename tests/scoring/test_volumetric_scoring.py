@@ -20,18 +20,18 @@ def _cli(args):
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(tmp_path_factory, small_synthetic, content_cache):
     root = tmp_path_factory.mktemp("volumetric")
     common = [f"paths.prepared_dir={root / 'prepared'}", f"paths.submissions_dir={root / 'submissions'}",
-              f"paths.cache_dir={root / 'cache'}", f"dataset.cache_dir={root / 'datasets'}",
-              "dataset.n_persons=10", "dataset.photos=1", "splits.test=0.6", "splits.dev=0.0",
-              "splits.train=0.4", "progress=false"]
+              f"paths.cache_dir={content_cache(root / 'cache')}", *small_synthetic(root / "datasets"),
+              "splits.test=0.6", "splits.dev=0.0", "splits.train=0.4", "progress=false"]
     out = _cli(["anonymize", "baseline=none", *common])
     assert out.returncode == 0, out.stderr
     submission = out.stdout.strip().splitlines()[-1]
     out = _cli(["score", f"submission={submission}", f"output_dir={root / 'out'}",
                 f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "scoring.attacks=[shape,anatomy]",
-                f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=20", "scoring.plots=false",
+                f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=20", "scoring.permutations=20",
+                "scoring.adapt.views=[{}]", "scoring.plots=false",
                 "scoring.utility=false", "scoring.attributes=false", "scoring.reference=false",
                 "scoring.adapt.finetune.epochs=2", *common])
     assert out.returncode == 0, out.stderr
