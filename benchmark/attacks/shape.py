@@ -134,7 +134,9 @@ RAS_FRAME = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 @dataclass
 class ShapeAttack(VolumetricAttack):
     """Options: points (surface points per volume), keep (fraction of ICP pairs kept in the fit to the
-    reference), match_keep (the same in the pairwise fit of a trial), iterations (ICP, per stage),
+    reference), match_keep (the same in the pairwise fit of a trial), match_points (the trial's points
+    used in the pairwise fit, evenly strided), match_iterations (its ICP iterations), iterations (ICP,
+    per stage of the fit to the reference),
     max_points (surface points of the reference fit's fine stage, evenly subsampled; the coarse stage
     uses a tenth), views (turns of the aligned head, see the module)."""
 
@@ -142,6 +144,8 @@ class ShapeAttack(VolumetricAttack):
     points: int = 3000
     keep: float = 0.8
     match_keep: float = 0.7
+    match_points: int = 1000
+    match_iterations: int = 20
     iterations: int = 40
     max_points: int = 8000
     _trees: dict = field(default_factory=dict, init=False, repr=False, metadata={"hash": False})
@@ -151,7 +155,7 @@ class ShapeAttack(VolumetricAttack):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.points < 100 or not 0.3 <= min(self.keep, self.match_keep) <= max(self.keep, self.match_keep) <= 1.0 \
-                or self.iterations < 1:
+                or min(self.iterations, self.match_iterations, self.match_points) < 1:
             raise BenchmarkError(f"attack '{self.name}': need points >= 100, 0.3 <= keep, match_keep <= 1, "
                                  f"iterations >= 1; got points={self.points}, keep={self.keep}, "
                                  f"match_keep={self.match_keep}, iterations={self.iterations}")
@@ -196,5 +200,7 @@ class ShapeAttack(VolumetricAttack):
             if len(self._trees) >= 256:
                 self._trees.clear()
             tree = self._trees[key] = cKDTree(np.asarray(u, np.float64).reshape(-1, 3))
-        _, _, rms = trimmed_icp(np.asarray(v, np.float64).reshape(-1, 3), tree, self.match_keep, self.iterations)
+        trial = np.asarray(v, np.float64).reshape(-1, 3)
+        trial = trial[:: max(1, len(trial) // self.match_points)]
+        _, _, rms = trimmed_icp(trial, tree, self.match_keep, self.match_iterations, tol=0.01)
         return -rms
