@@ -157,8 +157,9 @@ class ShapeAttack(VolumetricAttack):
         if self.points < 100 or not 0.3 <= min(self.keep, self.match_keep) <= max(self.keep, self.match_keep) <= 1.0 \
                 or min(self.iterations, self.match_iterations, self.match_points) < 1:
             raise BenchmarkError(f"attack '{self.name}': need points >= 100, 0.3 <= keep, match_keep <= 1, "
-                                 f"iterations >= 1; got points={self.points}, keep={self.keep}, "
-                                 f"match_keep={self.match_keep}, iterations={self.iterations}")
+                                 f"iterations, match_iterations, match_points >= 1; got points={self.points}, "
+                                 f"keep={self.keep}, match_keep={self.match_keep}, iterations={self.iterations}, "
+                                 f"match_iterations={self.match_iterations}, match_points={self.match_points}")
 
     def prepare(self) -> "ShapeAttack":
         reference()
@@ -193,7 +194,8 @@ class ShapeAttack(VolumetricAttack):
 
     def compare(self, u: np.ndarray, v: np.ndarray) -> float:
         """Minus the RMS distance (mm) of the pairs kept when the trial's points ``v`` are aligned to the
-        enrollment's ``u`` by trimmed rigid ICP (higher: more likely the same head)."""
+        enrollment's ``u`` by trimmed rigid ICP (higher: more likely the same head). The enrollment mean
+        of :meth:`fit` is not used: the score is a distance between two surfaces."""
         key = hash(u.tobytes())
         tree = self._trees.get(key)
         if tree is None:
