@@ -15,6 +15,8 @@ slow ones (deepbet, registration, baselines, utility); caches are cold unless th
   (``deepbet`` in the note when the extractor ran on the anonymised volume, beside the brain);
 - render (prepare, head pose, per view), detection per view, detection + embedding per view and
   attack, and the whole per-volume ``arcface`` attack with every cache off, against the load time;
+- the volume-only attacks (issue 18), whole per volume with every cache off (the template fit too):
+  ``shape`` (target: at most one arcface view) and ``anatomy`` (target: at most 2 s on 256^3);
 - metrics (per trial list of the default test split): the figures, their bootstrap, and a slot for
   the permutation nulls.
 
@@ -49,7 +51,8 @@ import bench_baselines  # noqa: E402  (volume_256: the 256^3 1 mm head; timed: b
 import bench_metrics  # noqa: E402  (cohort_trials: a trial list of n persons)
 import bench_synthetic  # noqa: E402  (bench: generate synthetic people, time per volume and photo)
 
-TARGETS = {"baseline": 5.0, "utility": 1.5, "attack/load": 1.5}  # issue 14 point 3, on 2 cores
+TARGETS = {"baseline": 5.0, "utility": 1.5, "attack/load": 1.5,  # issue 14 point 3, on 2 cores
+           "shape/arcface": 1.0, "anatomy": 2.0}  # issue 18: shape <= one arcface view, anatomy <= 2 s
 ATTACKS = ("arcface", "dlib", "geo")
 
 
@@ -122,8 +125,9 @@ def bench_baselines_and_utility(t: Table, col: str, img, tmp: Path) -> None:
                f"{'deepbet ran' if masker.computed > before else 'mask kept'}, Dice {r['brain_dice']:.4f}")
 
 
-def bench_attacks(t: Table, col: str, path: Path, photo: Path | None, repeats: int) -> None:
-    """Load, render, detection and embedding per attack, the whole arcface attack."""
+def bench_attacks(t: Table, col: str, path: Path, photo: Path | None, repeats: int, tmp: Path) -> None:
+    """Load, render, detection and embedding per attack, the whole arcface, shape and anatomy attacks."""
+    from benchmark.anatomy.template import clear_memo
     from benchmark.attacks import base, get_attack
     from benchmark.attacks.base import read_photo
     from benchmark.data.volume import load_volume
@@ -154,6 +158,17 @@ def bench_attacks(t: Table, col: str, path: Path, photo: Path | None, repeats: i
 
     whole()
     t.time("whole attack per volume (arcface, caches off)", col, whole, repeats)
+
+    def cold() -> None:  # no render or template fit served from memory or disk
+        base._RENDERS.clear()
+        clear_memo()
+        fresh_cache(tmp)
+
+    for name in ("shape", "anatomy"):
+        attack = get_attack(name, use_cache=False).prepare()
+        attack.embed_volume_file(path)  # warm-up: reference heads, template brain, lazy imports
+        t.time(f"whole attack per volume ({name}, caches off)", col, lambda: attack.embed_volume_file(path),
+               repeats, before=cold)
 
 
 def bench_metrics_rows(t: Table, col: str, n_persons: int, bootstrap: int) -> None:
@@ -217,6 +232,10 @@ def verdicts(t: Table, col: str) -> None:
         (w, c) = rows["whole attack per volume (arcface, caches off)"]
         (lw, lc) = rows["load (nibabel load + decompress)"]
         checks.append(("whole arcface attack / load (ratio)", w / lw, c / lc, TARGETS["attack/load"]))
+        (sw, sc) = rows["whole attack per volume (shape, caches off)"]
+        checks.append(("whole shape attack / one arcface view (ratio)", sw / w, sc / c, TARGETS["shape/arcface"]))
+        (aw, ac) = rows["whole attack per volume (anatomy, caches off)"]
+        checks.append(("whole anatomy attack per volume (s)", aw, ac, TARGETS["anatomy"]))
     ok = {True: "met", False: "MISSED"}
     print(f"\ntargets on {col} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}):")
     for stage, wall, cpu, target in checks:
@@ -251,7 +270,7 @@ def main(argv=None) -> int:
         from benchmark.data.volume import load_volume
 
         for col, path, pic in ((cols[0], path256, None), (cols[1], syn_path, photo)):
-            bench_attacks(t, col, path, pic, args.repeats)
+            bench_attacks(t, col, path, pic, args.repeats, tmp)
             bench_baselines_and_utility(t, col, load_volume(path, canonical=False), tmp)
         bench_metrics_rows(t, "256^3 1 mm", 15, 1000)
         print()

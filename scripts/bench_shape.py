@@ -74,8 +74,8 @@ def eer_table(persons: int, baselines: list[str], attacks: list[str], boot: int)
                            cache_dir=".cache/datasets").materialise(progress=False)
     data = load_dataset(root)
     ids = sorted(data.participants)
-    first = [load_volume(data.participant(p).session_list()[0].t1w) for p in ids]
-    second = [load_volume(data.participant(p).session_list()[1].t1w) for p in ids]
+    first = [load_volume(data.participant(p).session_list()[0].path) for p in ids]
+    second = [load_volume(data.participant(p).session_list()[1].path) for p in ids]
     print(f"synthetic cohort: {persons} persons, 2 mm, {root}")
     for b in baselines:
         baseline = get_baseline(b)

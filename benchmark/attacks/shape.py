@@ -1,4 +1,4 @@
-"""Head-shape attack: the outer skin surface, aligned to a reference head, sampled at fixed anchor points.
+"""Head-shape attack: the outer skin surface, aligned to the enrollment's surface by trimmed rigid ICP.
 
 Every face attack goes through a face image; a defacer that removes the face defeats them, but an
 attacker holding another scan of the person (``mri2mri``) can compare the rest of the head in 3D: skull
@@ -7,22 +7,22 @@ breadth and length, forehead, ears, back of the head, and whatever the defacer l
 1. Surface: the head/air boundary of the renderer's prepared volume (:func:`benchmark.render.prepare_volume`:
    ~2 mm working grid, automatic threshold), largest connected component with holes filled; its
    boundary voxels moved onto the iso-surface (:func:`subvoxel`), in RAS mm.
-2. Canonical frame: the head pose (:func:`benchmark.render.estimate_pose_prepared`) gives a first frame
-   (forward, left, up about the head centre); rigid ICP (Besl & McKay, PAMI 1992) with trimmed matches
-   (Chetverikov et al., ICPR 2002: the worst ``1 - keep`` of the pairs are ignored each iteration, so a
-   cut face, a field-of-view cut or the neck do not pull the fit), coarse to fine, then aligns the
-   surface to the reference head's (pydeface's template, :func:`benchmark.anatomy.template.template_image`)
-   in the template's own pose frame. The pose only starts the fit; the frame comes from the whole
-   surface. The fit is rigid: head size is part of identity.
-3. Descriptor: at fixed anchors (the reference surface thinned to one point per ``anchor_mm`` cell), the
-   signed distance to the nearest point of the aligned surface (positive outside the reference, along
-   the anchor's direction from the head centre); an anchor with no surface within ``reach_mm`` (a region
-   the field of view or a defacer cut away) holds 0, no evidence.
-4. Comparison: cosine of the vectors centred on the enrollment mean
-   (:class:`~benchmark.attacks.volumetric.VolumetricAttack`), over the anchors where both hold evidence
-   (:meth:`ShapeAttack.compare`): the attack uses what the submission left, and a removed face does not
-   count as a difference. (A back end that moves the vectors, such as the semi-informed mean shift,
-   leaves no exact zeros: every anchor counts then.)
+2. Common frame: rigid ICP (Besl & McKay, PAMI 1992) with trimmed matches (Chetverikov et al., ICPR 2002:
+   the worst ``1 - keep`` of the pairs are ignored each iteration, so a cut face, a field-of-view cut or
+   the neck do not pull the fit), coarse to fine, aligns the surface to the reference head's (pydeface's
+   template, :func:`benchmark.anatomy.template.template_image`) in the template's own pose frame. It
+   starts from the estimated head pose (:func:`benchmark.render.estimate_pose_prepared`) and from the
+   scanner's RAS axes about the same centre, and keeps the start with the lower residual (a pose
+   estimate fooled by a cut face does not decide the frame). The fit is rigid: head size is identity.
+3. Descriptor: ``points`` surface points drawn uniformly (seeded) from the aligned surface, flattened:
+   one vector per volume.
+4. Comparison (:meth:`ShapeAttack.compare`): the trial's points are aligned to the enrollment's by
+   trimmed rigid ICP (``match_keep`` of the pairs kept) and the score is minus the RMS distance (mm) of
+   the kept pairs. A frame to the template moves with what a defacer or the field of view left (the
+   template is not the person), a pairwise fit does not: two scans of one head match where both have
+   surface, and whatever one of them lacks (a removed face, a cut plane, the neck) falls among the
+   trimmed pairs. The trial holds fewer surface points than the enrollment after defacing, so the
+   direction trial -> enrollment is the one that finds every kept point a partner.
 
 A view (``{azimuth, elevation}``) turns the aligned surface about the head centre before sampling
 (augmentation for the semi-informed attacker). A photograph carries no 3D shape: ``mri2mri`` only.
@@ -31,7 +31,7 @@ A view (``{azimuth, elevation}``) turns the aligned surface about the head centr
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -39,7 +39,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from benchmark.anatomy.template import template_image
-from benchmark.attacks.base import Embedding, cosine
+from benchmark.attacks.base import Embedding
 from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.errors import BenchmarkError
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
@@ -98,23 +98,6 @@ def reference() -> tuple[np.ndarray, cKDTree]:
     return points, cKDTree(points)
 
 
-@functools.lru_cache(maxsize=4)
-def anchors(cell_mm: float) -> np.ndarray:
-    """The reference surface thinned to its first point in each ``cell_mm`` cube (fixed order)."""
-    points, _ = reference()
-    _, first = np.unique(np.floor(points / cell_mm).astype(np.int64), axis=0, return_index=True)
-    return points[np.sort(first)]
-
-
-def signed_distances(anchor: np.ndarray, points: np.ndarray, reach_mm: float) -> np.ndarray:
-    """Distance from each anchor to the nearest of ``points``, signed + where that point lies farther
-    from the origin (the head centre) along the anchor's direction; 0 (no evidence) beyond ``reach_mm``."""
-    dist, nearest = cKDTree(points).query(anchor)
-    outward = anchor / np.maximum(np.linalg.norm(anchor, axis=1, keepdims=True), 1e-9)
-    sign = np.where(np.einsum("ij,ij->i", points[nearest] - anchor, outward) >= 0, 1.0, -1.0)
-    return np.where(dist <= reach_mm, sign * dist, 0.0)
-
-
 def kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rigid (R, t) minimising sum |R src + t - dst|^2 (Kabsch 1976; no reflection)."""
     ms, md = src.mean(0), dst.mean(0)
@@ -144,27 +127,39 @@ def trimmed_icp(points: np.ndarray, tree: cKDTree, keep: float, iterations: int,
     return r, t, rms
 
 
+#: The scanner's RAS axes as a (forward, left, up) frame: the second start of the fit to the reference.
+RAS_FRAME = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+
+
 @dataclass
 class ShapeAttack(VolumetricAttack):
-    """Options: anchor_mm (anchor spacing), reach_mm (farthest surface an anchor looks for), keep (fraction of ICP
-    pairs kept), iterations (ICP, per stage), max_points (surface points of the ICP's fine stage, evenly
-    subsampled; the coarse stage uses a tenth), views (turns of the aligned head, see the module)."""
+    """Options: points (surface points per volume), keep (fraction of ICP pairs kept in the fit to the
+    reference), match_keep (the same in the pairwise fit of a trial), match_points (the trial's points
+    used in the pairwise fit, evenly strided), match_iterations (its ICP iterations), iterations (ICP,
+    per stage of the fit to the reference),
+    max_points (surface points of the reference fit's fine stage, evenly subsampled; the coarse stage
+    uses a tenth), views (turns of the aligned head, see the module)."""
 
     name: str = "shape"
-    anchor_mm: float = 7.0
-    reach_mm: float = 10.0
+    points: int = 3000
     keep: float = 0.8
+    match_keep: float = 0.7
+    match_points: int = 1000
+    match_iterations: int = 20
     iterations: int = 40
     max_points: int = 8000
+    _trees: dict = field(default_factory=dict, init=False, repr=False, metadata={"hash": False})
 
     skip_reason: ClassVar[str] = "a photograph carries no 3D shape"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.anchor_mm < 2 or self.reach_mm <= 0 or not 0.3 <= self.keep <= 1.0 or self.iterations < 1:
-            raise BenchmarkError(f"attack '{self.name}': need anchor_mm >= 2, reach_mm > 0, 0.3 <= keep <= 1, "
-                                 f"iterations >= 1; got anchor_mm={self.anchor_mm}, reach_mm={self.reach_mm}, "
-                                 f"keep={self.keep}, iterations={self.iterations}")
+        if self.points < 100 or not 0.3 <= min(self.keep, self.match_keep) <= max(self.keep, self.match_keep) <= 1.0 \
+                or min(self.iterations, self.match_iterations, self.match_points) < 1:
+            raise BenchmarkError(f"attack '{self.name}': need points >= 100, 0.3 <= keep, match_keep <= 1, "
+                                 f"iterations, match_iterations, match_points >= 1; got points={self.points}, "
+                                 f"keep={self.keep}, match_keep={self.match_keep}, iterations={self.iterations}, "
+                                 f"match_iterations={self.match_iterations}, match_points={self.match_points}")
 
     def prepare(self) -> "ShapeAttack":
         reference()
@@ -173,11 +168,16 @@ class ShapeAttack(VolumetricAttack):
     def canonical_points(self, img) -> tuple[np.ndarray, float]:
         """The head surface of ``img`` in the reference head's canonical frame, and the ICP residual (mm)."""
         surface = head_surface(self.reconstruct(img))
-        basis, centre = frame_of(surface.pose)
-        points = (surface.points - centre) @ basis
         _, tree = reference()
-        coarse = points[:: max(1, len(points) // (self.max_points // 10))]
-        r, t, _ = trimmed_icp(coarse, tree, self.keep, self.iterations)
+        centre = np.asarray(surface.pose.center, np.float64)
+        best = None
+        for basis in (frame_of(surface.pose)[0], RAS_FRAME):
+            points = (surface.points - centre) @ basis
+            coarse = points[:: max(1, len(points) // (self.max_points // 10))]
+            r, t, rms = trimmed_icp(coarse, tree, self.keep, self.iterations)
+            if best is None or rms < best[0]:
+                best = (rms, points, r, t)
+        _, points, r, t = best
         fine = points[:: max(1, len(points) // self.max_points)] @ r.T + t
         dr, dt, rms = trimmed_icp(fine, tree, self.keep, self.iterations)
         r, t = dr @ r, dr @ t + dt
@@ -185,15 +185,24 @@ class ShapeAttack(VolumetricAttack):
 
     def embed_volume(self, img) -> Embedding:
         points, rms = self.canonical_points(img)
-        anchor = anchors(self.anchor_mm)
-        views = np.stack([signed_distances(anchor, points @ view_rotation(v).T, self.reach_mm) for v in self.views])
+        if len(points) < self.points:
+            raise BenchmarkError(f"shape: {len(points)} surface points, fewer than points={self.points}",
+                                 getattr(img, "get_filename", lambda: None)())
+        pick = np.sort(np.random.default_rng(0).choice(len(points), size=self.points, replace=False))
+        views = np.stack([(points[pick] @ view_rotation(v).T).ravel() for v in self.views])
         return Embedding(vector=views[0], detected=True, views=views, info={"icp_rms_mm": rms})
 
     def compare(self, u: np.ndarray, v: np.ndarray) -> float:
-        """cos(u - m, v - m) over the anchors where both vectors hold evidence (non-zero), m the
-        enrollment mean (0 until fitted); 0 when fewer than 3 anchors are shared."""
-        both = (u != 0) & (v != 0)
-        if both.sum() < 3:
-            return 0.0
-        m = self.mean_[both] if self.mean_ is not None else 0.0
-        return cosine(u[both] - m, v[both] - m)
+        """Minus the RMS distance (mm) of the pairs kept when the trial's points ``v`` are aligned to the
+        enrollment's ``u`` by trimmed rigid ICP (higher: more likely the same head). The enrollment mean
+        of :meth:`fit` is not used: the score is a distance between two surfaces."""
+        key = hash(u.tobytes())
+        tree = self._trees.get(key)
+        if tree is None:
+            if len(self._trees) >= 256:
+                self._trees.clear()
+            tree = self._trees[key] = cKDTree(np.asarray(u, np.float64).reshape(-1, 3))
+        trial = np.asarray(v, np.float64).reshape(-1, 3)
+        trial = trial[:: max(1, len(trial) // self.match_points)]
+        _, _, rms = trimmed_icp(trial, tree, self.match_keep, self.match_iterations, tol=0.01)
+        return -rms

@@ -63,22 +63,27 @@ def test_invariant_to_the_scanner_frame_and_tells_a_changed_head(name, template_
         heads = (template_img, oblique_img, _stretched(template_img, 1, 1.08))
     a, b, c = (attack.embed_volume(nib.as_closest_canonical(x)) for x in heads)
     same, other = attack.similarity(a, b), attack.similarity(a, c)
-    assert same > 0.9, same
-    assert same > other + 0.1, (same, other)
+    if name == "shape":  # minus the RMS surface distance after the pairwise fit, mm
+        assert same > -1.5 and same > other + 0.5, (same, other)
+    else:
+        assert same > 0.9, same
+        assert same > other + 0.1, (same, other)
 
 
-def test_shape_compares_where_both_surfaces_are():
-    """An anchor without surface (0: cut away by a defacer) is no difference; shared anchors decide."""
+def test_shape_compares_what_both_surfaces_have():
+    """A trial that lacks part of the head (a removed face) and lies slightly turned and shifted (both
+    surfaces come aligned to the template: the pairwise fit starts near) matches the enrollment's surface
+    where it has one; a stretched head does not."""
     attack = get_attack("shape", use_cache=False)
     rng = np.random.default_rng(1)
-    u = rng.normal(size=500)
-    cut = u.copy()
-    cut[:200] = 0.0  # the face removed
-    other = rng.normal(size=500)
-    attack.fit(np.stack([u, other, rng.normal(size=500)]))
-    e = [Embedding(vector=x, detected=True) for x in (u, cut, other)]
-    assert attack.similarity(e[0], e[1]) == pytest.approx(1.0)
-    assert attack.similarity(e[0], e[2]) < 0.5
+    sphere = rng.normal(size=(3000, 3))
+    head = sphere / np.linalg.norm(sphere, axis=1, keepdims=True) * [95.0, 75.0, 85.0]
+    cut = head[head[:, 0] < 60.0]  # the front of the head removed
+    turned = cut @ view_rotation({"azimuth": 1.5, "elevation": -1.0}).T + [1.0, -0.5, 0.5]
+    other = head * [1.06, 0.97, 1.0]
+    e = [Embedding(vector=x.ravel(), detected=True) for x in (head, turned, other)]
+    same, different = attack.similarity(e[0], e[1]), attack.similarity(e[0], e[2])
+    assert same > -1.0 and same > different + 1.0, (same, different)
 
 
 def test_privacy_summary_leaves_out_unranked_attacks():
