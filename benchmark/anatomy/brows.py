@@ -9,8 +9,12 @@ it, and a face detector still finds the face. The extension adds, on the subject
   (the same width and front-to-back extent, so it never reaches the ears or the scalp behind the face);
 - below the height of the subject's frontal pole (the front of its deepbet brain mask) raised by
   ``above_pole_mm``: the brows lie below the frontal pole, which sits behind the lower forehead;
-- at least ``brain_margin_mm`` (mm on the subject's grid) from the subject's brain mask, so the brain,
-  the fluid and the skull around it are never touched, however the template was fitted.
+- at least ``brain_margin_mm`` (mm on the subject's grid) from the subject's brain: from its sagittal
+  profile (the deepbet mask projected along the template's left-right axis), which is never farther than
+  the brain itself, so the brain, the fluid and the skull around it are never touched however the
+  template was fitted, and the cut is the same from ear to ear (a cut that follows the brain's own
+  surface shows, once the face in front is gone, the orbits' roofs as two sockets under a brow, which a
+  face detector takes for eyes).
 """
 
 from __future__ import annotations
@@ -90,10 +94,8 @@ class BrowExtension:
         return (up * (height_field(vox, shape) < self.top) * self._far(box)).astype(np.float32)
 
     def _far(self, box: tuple[slice, ...]) -> np.ndarray:
-        """Voxels of ``box`` at least ``brain_margin_mm`` from the brain's sagittal profile (its projection
-        on the template's sagittal plane, extruded from ear to ear, as quickshear's cut is). Not the brain's
-        own distance: its offset follows the orbits' roofs and the temporal poles, and once the face in
-        front is gone its surface shows two sockets under a brow, which a face detector takes for eyes."""
+        """Voxels of ``box`` at least ``brain_margin_mm`` from the brain's sagittal profile (see the module
+        docstring), by the profile's 2D distance map, interpolated."""
         profile, origin, frame = self.profile()
         distance = ndi.distance_transform_edt(~profile, sampling=self.step_mm)
         mm = [np.arange(b.start, b.stop, dtype=np.float32) * z for b, z in zip(box, self.zooms)]

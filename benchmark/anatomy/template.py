@@ -68,8 +68,8 @@ class FaceRegion:
       of the template head). pydeface's own mask keeps about 9 mm from it.
     to_brows: on each subject, the region also covers what lies above it (in the template's frame, over
       its footprint) up to ``above_pole_mm`` above the subject's frontal pole, at least
-      ``brain_margin_mm`` from the subject's own brain (deepbet): the brows and upper eyelids of a real
-      face the template's mask misses (:mod:`benchmark.anatomy.brows`).
+      ``brain_margin_mm`` from the subject's own brain (deepbet, its sagittal profile): the brows and
+      upper eyelids of a real face that the registered mask misses (:mod:`benchmark.anatomy.brows`).
     """
 
     grow_mm: float = 0.0

@@ -28,19 +28,20 @@ def test_union_box():
     assert union_box(None, b) == b and union_box(a, None) == a and union_box(None, None) is None
 
 
-def test_profile_planes_bound_the_brain_from_outside():
-    """Every brain voxel lies inside every plane (distance <= one sampling step); the planes do not depend on
-    the left-right position (extruded ear to ear); a point 30 mm in front of the brain is 30 mm out."""
-    g = np.indices((40, 50, 44)).astype(float)
+def test_far_is_the_distance_to_the_brains_sagittal_profile():
+    """A box in front of an ellipsoidal brain: a voxel is far when its distance to the brain's profile (the
+    same at every left-right position) is at least the margin; the profile is never farther than the brain."""
+    g = np.indices((40, 80, 44)).astype(float)
     brain = ((g[0] - 20) / 12) ** 2 + ((g[1] - 25) / 16) ** 2 + ((g[2] - 22) / 13) ** 2 <= 1
     ext = BrowExtension(up=np.zeros((2, 2, 2), np.float32), voxel_matrix=np.eye(4), top=0.0, brain=brain,
-                        zooms=np.array([1.0, 1.0, 1.0]), brain_margin_mm=5.0)
-    planes = ext.profile_planes(step_mm=1.0)
-    assert np.allclose(planes[:, 0], 0.0, atol=1e-9)
-    inside = np.argwhere(brain) @ planes[:, :3].T + planes[:, 3]
-    assert inside.max(axis=1).max() <= 1.0
-    front = np.array([20.0, 25.0 + 16.0 + 30.0, 22.0])
-    assert abs((planes[:, :3] @ front + planes[:, 3]).max() - 30.0) <= 1.5
+                        zooms=np.array([1.0, 1.0, 1.0]), brain_margin_mm=10.0)
+    box = (slice(0, 40), slice(35, 80), slice(0, 44))
+    far = ext._far(box)
+    assert (far == far[20:21]).all()  # extruded from ear to ear
+    front = np.nonzero(far[20, :, 22])[0][0] + 35  # first far voxel straight in front of the brain's centre
+    assert abs(front - (25 + 16 + 10)) <= 1
+    distance = ndi.distance_transform_edt(~brain)[box]
+    assert (distance[far] >= 10.0 - 1.0).all()
 
 
 def test_no_brain_is_refused():
