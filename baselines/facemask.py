@@ -1,8 +1,9 @@
 """``facemask``: pydeface's method without FSL.
 
 Register the template head to the subject, carry its face mask over, zero the face. pydeface's mask
-stops under the brows, so the brow ridge and the upper eyelids survive it; ``region`` grows the mask
-(on the template, kept clear of the template's brain, see :class:`benchmark.anatomy.template.FaceRegion`).
+stops under the brows, and on a real face the registered mask can stop lower still, so the brow ridge
+and the upper eyelids survive it; ``region`` grows the mask (on the template, and with ``to_brows`` on
+the subject up to its brows, kept clear of its own brain: :class:`benchmark.anatomy.template.FaceRegion`).
 """
 
 from __future__ import annotations

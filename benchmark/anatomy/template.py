@@ -29,10 +29,10 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 import SimpleITK as sitk
-import torch
-import torch.nn.functional as F
 
 from benchmark.anatomy.brainmask import BrainMasker, array_hash, default_cache_dir
+from benchmark.anatomy.brows import BrowExtension, pole_height, union_box, upward
+from benchmark.anatomy.resample import resample_voxels
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash
@@ -66,14 +66,20 @@ class FaceRegion:
       0 is pydeface's mask as shipped.
     brain_margin_mm: the growth never comes closer than this to the template's brain (deepbet's mask
       of the template head). pydeface's own mask keeps about 9 mm from it.
+    to_brows: on each subject, the region also covers what lies above it (in the template's frame, over
+      its footprint) up to ``above_pole_mm`` above the subject's frontal pole, at least
+      ``brain_margin_mm`` from the subject's own brain (deepbet, its sagittal profile): the brows and
+      upper eyelids of a real face that the registered mask misses (:mod:`benchmark.anatomy.brows`).
     """
 
     grow_mm: float = 0.0
     brain_margin_mm: float = 12.0
+    to_brows: bool = False
+    above_pole_mm: float = 10.0
 
     def __post_init__(self):
-        if self.grow_mm < 0 or self.brain_margin_mm < 0:
-            raise BenchmarkError(f"face region: grow_mm and brain_margin_mm must be >= 0, got {self}")
+        if min(self.grow_mm, self.brain_margin_mm, self.above_pole_mm) < 0:
+            raise BenchmarkError(f"face region: grow_mm, brain_margin_mm and above_pole_mm must be >= 0, got {self}")
 
 
 def _region(region: FaceRegion | None) -> FaceRegion:
@@ -218,6 +224,12 @@ def keep_mask(region: FaceRegion | None = None) -> np.ndarray:
     return keep
 
 
+@functools.lru_cache(maxsize=4)
+def upward_face(region: FaceRegion | None = None) -> np.ndarray:
+    """The face weight of ``region`` on the template grid extended upward (:func:`benchmark.anatomy.brows.upward`)."""
+    return upward(1.0 - keep_mask(region))
+
+
 @dataclass(eq=False)
 class FacePatch:
     """A volume's face region, as the face-region methods (blur, refacing, fill) work on it.
@@ -260,12 +272,29 @@ def face_patch(
     """Register the template to ``img`` and cut out its face region grown by ``margin_mm``; None when
     the face is outside the field of view."""
     fit = register_template(img, config)
+    region = _region(region)
+    zooms = np.linalg.norm(np.asarray(img.affine)[:3, :3], axis=0)
     box = fit.face_box(margin_mm=margin_mm, region=region)
+    brows = brow_extension(img, fit, region, zooms) if region.to_brows else None
+    if brows is not None:
+        box = union_box(box, brows.box(margin_mm))
     if box is None:
         return None
+    face = fit.facemask_array(box, region)
+    if brows is not None:
+        face = np.maximum(face, brows.weight(box))
     volume = np.asarray(img.dataobj, dtype=np.float32)
-    zooms = np.linalg.norm(np.asarray(img.affine)[:3, :3], axis=0)
-    return FacePatch(volume=volume, zooms=zooms, fit=fit, box=box, face=fit.facemask_array(box, region))
+    return FacePatch(volume=volume, zooms=zooms, fit=fit, box=box, face=face)
+
+
+def brow_extension(img: nib.spatialimages.SpatialImage, fit: TemplateFit, region: FaceRegion,
+                   zooms: np.ndarray) -> BrowExtension:
+    """The face region's extension to the brows on ``img`` (:mod:`benchmark.anatomy.brows`)."""
+    brain = BrainMasker.default()(img)
+    height_mm = float(np.linalg.norm(load_template().affine[:3, 2]))  # template voxel size along axis 2
+    top = pole_height(brain, fit.voxel_matrix, img.get_filename()) + region.above_pole_mm / height_mm
+    return BrowExtension(up=upward_face(region), voxel_matrix=fit.voxel_matrix, top=top, brain=brain,
+                         zooms=zooms, brain_margin_mm=region.brain_margin_mm)
 
 
 _MEMO: collections.OrderedDict[str, TemplateFit] = collections.OrderedDict()
@@ -365,30 +394,6 @@ def _register_single_thread(img: nib.spatialimages.SpatialImage, cfg: Registrati
         shape=tuple(int(n) for n in img.shape),
         metric=metric,
     )
-
-
-def resample_voxels(
-    src: np.ndarray, vox: np.ndarray, shape: tuple[int, ...], edge: str = "zeros", slab: int = 32
-) -> np.ndarray:
-    """Trilinear ``out[v] = src[vox @ v]`` for a 4x4 voxel-to-voxel matrix (torch, in slabs to bound memory).
-
-    ``edge``: "zeros" pads with 0 outside ``src``, "border" repeats its edge values.
-    """
-    source = torch.from_numpy(np.ascontiguousarray(src, dtype=np.float32))[None, None]
-    m = torch.from_numpy(np.asarray(vox, dtype=np.float64)[:3]).float()
-    scale = torch.tensor([2.0 / max(n - 1, 1) for n in src.shape])
-    j = torch.arange(shape[1], dtype=torch.float32)[None, :, None, None]
-    k = torch.arange(shape[2], dtype=torch.float32)[None, None, :, None]
-    out = np.empty(shape, dtype=np.float32)
-    with torch.no_grad():
-        jk = m[:, 1] * j + m[:, 2] * k + m[:, 3]  # (1, J, K, 3)
-        for start in range(0, shape[0], slab):
-            i = torch.arange(start, min(start + slab, shape[0]), dtype=torch.float32)[:, None, None, None]
-            coords = (m[:, 0] * i + jk) * scale - 1.0  # source voxel index -> [-1, 1], axes (a0, a1, a2)
-            grid = coords.flip(-1)[None]  # grid_sample wants (x, y, z) = (a2, a1, a0)
-            res = F.grid_sample(source, grid, mode="bilinear", padding_mode=edge, align_corners=True)
-            out[start : start + i.shape[0]] = res[0, 0].numpy()
-    return out
 
 
 def run_registration(fixed, moving, transform, cfg: RegistrationConfig, iterations: int, moving_mask=None) -> float:

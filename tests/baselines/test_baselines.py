@@ -195,6 +195,12 @@ def test_real_scans_input_grid_and_brain_kept(scan, real_scan_paths, masker):
     # brow. With the renderer at 1 mm SCRFD still found a face (score about 0.52); on the 2 mm working
     # grid it does not. A marginal case: if it fails again, look at the detector score first.
     ("sub-B/ses-1", "quickshear"),
+    # the registered pydeface mask stops under the brows of these real faces; FaceRegion.to_brows grows it
+    # (sub-D/ses-1 with facemask is left out: its zeroed face's cut surface is still taken for a face, score
+    # about 0.55, with or without to_brows)
+    *[(scan, name) for scan in ("sub-A/ses-prone", "sub-A/ses-rightside", "sub-C/ses-1", "sub-C/ses-2")
+      for name in ("facemask", "blur")],
+    ("sub-A/ses-supine", "blur"), ("sub-D/ses-1", "blur"),
 ])
 def test_no_face_detected_after_defacing(scan, name, real_scan_paths, masker):
     from benchmark.attacks.models import SCRFDDetector, get_model, resolve_model
@@ -206,6 +212,8 @@ def test_no_face_detected_after_defacing(scan, name, real_scan_paths, masker):
         rgb = render_volume(img).to_uint8_rgb()
         return detector.get(np.ascontiguousarray(rgb[..., ::-1]))
 
+    if scan not in real_scan_paths:
+        pytest.skip(f"{scan} not in the real test scans")
     img = nib.load(real_scan_paths[scan])
     assert faces(img), f"no face detected in the front-view render of the original {scan}"
     baseline = get_baseline(name, **({"masker": masker} if name == "quickshear" else {}))
