@@ -6,7 +6,8 @@ from. ``dataset.base_heads=[scan.nii.gz, ...]`` grows them from other heads inst
 
 1. loaded with the checked loader (:func:`benchmark.data.volume.load_volume`, RAS, float32);
 2. registered: pydeface's template is fitted to it (:func:`benchmark.anatomy.template.register_template`,
-   affine, mutual information), and the scan is resampled through that fit onto the conditioned template's
+   affine, mutual information; a fit that the template-based baselines would refuse,
+   :mod:`benchmark.anatomy.placement`, is refused: not a head, face outside the field of view), and the scan is resampled through that fit onto the conditioned template's
    grid (head frame, about 1 mm; Gaussian pre-smoothing of ``0.45 * sqrt(t^2 - z^2)`` mm per axis against
    aliasing, ``z`` the scan's voxel size, ``t`` the grid's), so the landmarks that place the identity
    features and paint the photographs sit on its face; the grid is later smoothed to the cohort's voxel
@@ -39,6 +40,7 @@ import scipy.ndimage as ndi
 
 from benchmark.anatomy.brainmask import BrainMasker
 from benchmark.anatomy.head import head_mask
+from benchmark.anatomy.placement import PlacementCheck, measure_placement
 from benchmark.anatomy.template import keep_mask, load_template as pydeface_template, match_intensities
 from benchmark.anatomy.template import register_template, resample_voxels, template_brain
 from benchmark.core.cache import DiskCache
@@ -63,6 +65,8 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
 def scan_digest(path: str | os.PathLike) -> str:
     """SHA-256 of a base head's file, after checking that it is a readable 3D NIfTI (BenchmarkError naming it)."""
     path = Path(path)
+    if not path.is_file():
+        raise BenchmarkError("base head not found (dataset.base_heads)", path)
     read_header(path)
     st = path.stat()
     return _digest(str(path.resolve()), st.st_size, st.st_mtime_ns)
@@ -98,7 +102,10 @@ def grid_affine() -> np.ndarray:
 
 def _prepare(path: Path) -> BaseHead:
     img = load_volume(path)
-    data, in_view = _into_head_frame(img)
+    try:
+        data, in_view = _into_head_frame(img)
+    except BenchmarkError as err:  # registration names no file: the loaded copy has none
+        raise BenchmarkError(f"base head: {err}", path) from None
     data = data * _brain_scale(data, path)
     data = _complete(data, in_view)
     data = data * _head_weight(data)
@@ -110,6 +117,9 @@ def _into_head_frame(img: nib.Nifti1Image) -> tuple[np.ndarray, np.ndarray]:
     weight of its field of view there (0 outside, rising to 1 over :data:`BLEND_MM` inside)."""
     t = fr.load_template()
     fit = register_template(img)
+    problem = measure_placement(fit, img).problem(PlacementCheck())
+    if problem:
+        raise BenchmarkError(f"the template does not fit it: {problem}")
     unpad = np.eye(4)
     unpad[2, 3] = -fr.PAD_BELOW  # conditioned grid voxel -> pydeface template voxel
     vox = np.linalg.inv(img.affine) @ np.linalg.inv(fit.world_matrix) @ pydeface_template().affine @ unpad
