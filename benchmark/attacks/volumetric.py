@@ -21,6 +21,7 @@ import numpy as np
 from benchmark.attacks.base import Attack, Embedding, cosine
 from benchmark.attacks.models import ModelFile
 from benchmark.core.errors import BenchmarkError
+from benchmark.data.volume import load_volume
 
 
 def view_rotation(view: dict) -> np.ndarray:
@@ -48,8 +49,6 @@ class VolumetricAttack(Attack):
 
     def embed_volume_file(self, path: str | os.PathLike) -> Embedding:
         """:meth:`embed_volume` of a NIfTI file (RAS), cached on disk by file content and config hash."""
-        from benchmark.data.volume import load_volume
-
         path = Path(path)
         return self._cached(path, "volume", lambda: self.embed_volume(load_volume(path)))
 
