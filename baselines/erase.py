@@ -12,7 +12,7 @@ attack should find an identity outside the brain. The shell must lie inside the 
 grid's edge cut it, the cut's place relative to the brain would tell the head's size and shape (a field
 of view is fitted to the head). A shell the grid cuts is scaled down in 3% steps until it fits with the
 brain inside: the scale is then the one figure left that depends on the head. The default half axes
-fit the synthetic cohort's grid whole (no scaling: the reference is exact there). Where no scaled shell
+fit the synthetic cohort's grid whole on most volumes (70 of 72 at the default size and seed 0). Where no scaled shell
 both fits the grid and holds the brain (a field of view tight around the head, a head lying oblique to
 the shell's R, A, S axes), the smallest shell from scale 1 up that holds the brain is written as the
 grid cuts it, with a warning: an imperfect reference on such scans.
