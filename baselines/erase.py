@@ -7,20 +7,12 @@ median of the volume's head voxels, above Otsu's threshold) and ``0`` outside. I
 smooth ramp ``c * smoothstep(0.5 + d / edge_mm)``, with ``d = r_min * (1 - rho)`` the approximate depth
 under the surface (``rho`` the ellipsoidal radius, ``r_min`` the smallest half axis), so a renderer's
 threshold finds it at sub-voxel precision. The face, ears, skull and scalp are gone and the head shape
-is the same for everyone, up to its placement (the brain's centroid): no face recogniser and no shape
-attack should find an identity outside the brain. The shell must lie inside the field of view: where a
-grid's edge cut it, the cut's place relative to the brain would tell the head's size and shape (a field
-of view is fitted to the head). A shell the grid cuts is scaled down in 3% steps until it fits with the
-brain inside: the scale is then the one figure left that depends on the head. The default half axes
-fit the synthetic cohort's grid whole on most volumes (70 of 72 at the default size and seed 0). Where no scaled shell
-both fits the grid and holds the brain (a field of view tight around the head, a head lying oblique to
-the shell's R, A, S axes), the smallest shell from scale 1 up that holds the brain is written as the
-grid cuts it, with a warning: an imperfect reference on such scans.
+is the same for everyone, up to its placement (the brain's centroid) and where the field of view cuts
+it: no face recogniser and no shape attack should find an identity outside the brain.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import nibabel as nib
@@ -32,12 +24,6 @@ from benchmark.core.errors import BenchmarkError
 
 from baselines.base import Baseline, otsu_threshold, smoothstep, voxel_sizes
 
-log = logging.getLogger(__name__)
-
-SCALE_STEP = 0.03
-SMALLEST_SCALE = 0.7  # below this the shell no longer holds an adult brain
-LARGEST_SCALE = 1.3  # a brain lying oblique in the grid (a side-lying head) may need a larger shell
-
 
 @dataclass
 class Erase(Baseline):
@@ -45,8 +31,8 @@ class Erase(Baseline):
     edge_mm: width of its surface ramp; masker: None uses :meth:`BrainMasker.default` (cached on disk)."""
 
     margin_mm: float = 14.0  # about CSF, skull and scalp: deepbet finds the same brain in a skull
-    radii_mm: list[float] = field(default_factory=lambda: [86.0, 100.0, 90.0])
-    offset_mm: list[float] = field(default_factory=lambda: [0.0, 5.0, -12.0])
+    radii_mm: list[float] = field(default_factory=lambda: [85.0, 110.0, 100.0])
+    offset_mm: list[float] = field(default_factory=lambda: [0.0, 5.0, -10.0])
     edge_mm: float = 4.0
     masker: BrainMasker | None = None
 
@@ -67,47 +53,20 @@ class Erase(Baseline):
         if not brain.any():
             raise BenchmarkError("deepbet found no brain in this volume; erase needs one", img.get_filename())
         centre = nib.affines.apply_affine(img.affine, np.argwhere(brain).mean(axis=0)) + np.asarray(self.offset_mm)
-        weight, scale = self.fitted_shell(img.affine, x.shape, centre)
-        if (weight[brain] < 1.0).any():  # the grid is too tight for a shell around this brain, or the brain lies oblique
-            weight, scale = self.holding_shell(img.affine, x.shape, centre, brain)
-            log.warning("%s: erase's head shell, scaled by %.2f to hold the brain, is cut by the field of view; "
-                        "where it cuts may tell the head's size", img.get_filename() or "volume", scale)
+        weight = self.shell(img.affine, x.shape, centre)
+        if (weight[brain] < 1.0).any():
+            raise BenchmarkError(f"the brain reaches outside erase's head shell (radii {list(self.radii_mm)} mm); "
+                                 "give larger baseline.radii_mm", img.get_filename())
         keep = (ndi.distance_transform_edt(~brain, sampling=voxel_sizes(img.affine)) <= self.margin_mm) & (weight == 1.0)
         tissue = float(np.median(x[x > otsu_threshold(x)]))
         return np.where(keep, x, tissue * weight)
 
-    def fitted_shell(self, affine: np.ndarray, shape: tuple[int, ...], centre: np.ndarray) -> tuple[np.ndarray, float]:
-        """The shell, scaled down in steps of 3% until the grid holds all of it, and the scale (1 when it fits)."""
-        for scale in np.arange(1.0, SMALLEST_SCALE - 1e-9, -SCALE_STEP):
-            weight = self.shell(affine, shape, centre, float(scale))
-            if not _on_the_edge(weight):
-                if scale < 1.0:
-                    log.info("erase: shell scaled by %.2f to fit the field of view", scale)
-                return weight, float(scale)
-        return weight, float(scale)
-
-    def holding_shell(self, affine: np.ndarray, shape: tuple[int, ...], centre: np.ndarray,
-                      brain: np.ndarray) -> tuple[np.ndarray, float]:
-        """The smallest shell, from scale 1 up in 3% steps, that holds the brain (BenchmarkError if none)."""
-        for scale in np.arange(1.0, LARGEST_SCALE + 1e-9, SCALE_STEP):
-            weight = self.shell(affine, shape, centre, float(scale))
-            if not (weight[brain] < 1.0).any():
-                return weight, float(scale)
-        raise BenchmarkError(f"the brain reaches outside erase's head shell (radii {list(self.radii_mm)} mm, even "
-                             f"scaled by {LARGEST_SCALE}); give larger baseline.radii_mm")
-
-    def shell(self, affine: np.ndarray, shape: tuple[int, ...], centre: np.ndarray, scale: float = 1.0) -> np.ndarray:
-        """Weight in [0, 1] of the shell of half axes ``scale * radii_mm`` on the grid (1 inside, the smooth
-        ramp at its surface, 0 outside)."""
+    def shell(self, affine: np.ndarray, shape: tuple[int, ...], centre: np.ndarray) -> np.ndarray:
+        """Weight in [0, 1] of the shell on the grid (1 inside, the smooth ramp at its surface, 0 outside)."""
         rho2 = np.zeros(shape, np.float32)
         for a in range(3):  # world coordinate a = sum_v affine[a, v] * index_v + affine[a, 3], separable in v
             axes = [affine[a, v] * np.arange(shape[v], dtype=np.float32).reshape([-1 if u == v else 1 for u in range(3)])
                     for v in range(3)]
-            rho2 += ((axes[0] + axes[1] + axes[2] + np.float32(affine[a, 3] - centre[a])) / np.float32(scale * self.radii_mm[a])) ** 2
-        depth = scale * min(self.radii_mm) * (1.0 - np.sqrt(rho2))
+            rho2 += ((axes[0] + axes[1] + axes[2] + np.float32(affine[a, 3] - centre[a])) / np.float32(self.radii_mm[a])) ** 2
+        depth = min(self.radii_mm) * (1.0 - np.sqrt(rho2))
         return smoothstep(0.5 + depth / self.edge_mm).astype(np.float32)
-
-
-def _on_the_edge(weight: np.ndarray) -> bool:
-    """Whether any voxel on the grid's six faces is in the shell (weight above 0)."""
-    return any((np.take(weight, i, axis=a) > 0).any() for a in range(3) for i in (0, -1))

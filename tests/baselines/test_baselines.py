@@ -141,8 +141,6 @@ def test_erase_keeps_the_brain_and_gives_everyone_one_head(two_persons, masker):
         out = erase.anonymize(img)
         result = brain_preservation(img, out, masker=masker)
         assert result["brain_dice"] >= 0.98 and result["brain_changed_fraction"] == 0.0, result
-        y = np.asarray(out.dataobj)  # the grid holds the whole shell: where a cut falls would tell the head's size
-        assert not any(np.take(y, i, axis=a).any() for a in range(3) for i in (0, -1))
         views.append(_on_the_brain(img, out, masker, erase.margin_mm))
     a, b = views
     both = a["far"] & b["far"]
