@@ -213,8 +213,9 @@ class BidsDataset:
     contrasts: list[str] = field(default_factory=lambda: list(DEFAULT_CONTRASTS))
     trial_contrasts: list[str] = field(default_factory=list)
 
-    def load(self) -> Dataset:
-        """The dataset's layout, read from :meth:`materialise`'s folder with these contrasts."""
+    def load(self, progress: bool = True) -> Dataset:
+        """The dataset's layout, read from :meth:`materialise`'s folder with these contrasts (``progress``:
+        for the datasets that build themselves)."""
         return load_dataset(self.materialise(), self.contrasts, self.trial_contrasts)
 
     def materialise(self) -> Path:

@@ -53,7 +53,7 @@ def prepared_root(cfg: DictConfig) -> Path:
 
 def prepare(cfg: DictConfig, write_kit: bool | None = None) -> Prepared:
     """Materialise the dataset, derive splits and trial lists, write them and (optionally) the kit."""
-    dataset = registry.build("dataset", node=cfg.dataset).load()
+    dataset = registry.build("dataset", node=cfg.dataset).load(progress=cfg.progress)
     root = dataset.root
     for part in dataset.participants.values():  # header checks before anything is written
         for ses in part.sessions.values():

@@ -205,9 +205,10 @@ class SyntheticCohort:
     def root(self) -> Path:
         return Path(self.cache_dir) / f"synthetic-{config_hash(self.generation_config())}"
 
-    def load(self) -> Dataset:
-        """The generated cohort's layout (:func:`benchmark.data.dataset.load_dataset`)."""
-        return load_dataset(self.materialise())
+    def load(self, progress: bool = True) -> Dataset:
+        """The generated cohort's layout (:func:`benchmark.data.dataset.load_dataset`); ``progress``: show
+        the generation's progress bar."""
+        return load_dataset(self.materialise(progress))
 
     def materialise(self, progress: bool = True) -> Path:
         """The cohort root; generated (atomically) if absent, reused otherwise."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,16 @@ def test_prepare_real_data(real_mri_root, tmp_path):
     (tl,) = make_splits(load_dataset(real_mri_root)).trial_lists  # every session after the first is a trial
     assert f"test/mri2mri: {len(tl.trials)} trials ({sum(t.target for t in tl.trials)} target)" in out.stdout
     assert "photo2mri: skipped" in out.stdout
+
+
+def test_progress_false_keeps_the_cohort_generation_quiet(tmp_path, capsys):
+    args = ["prepare", "dataset.n_persons=3", "dataset.sessions=2", "dataset.photos=0", "splits.min_persons=3",
+            f"paths.cache_dir={tmp_path / 'cache'}", f"paths.prepared_dir={tmp_path / 'prep'}", "workers=1"]
+    assert main([*args, "progress=false"]) == 0
+    assert "synthetic cohort" not in capsys.readouterr().err
+    shutil.rmtree(tmp_path / "cache")
+    assert main(args) == 0
+    assert "synthetic cohort: 3/3" in capsys.readouterr().err  # the same run with progress shows it
 
 
 def test_prepare_pairs_contrasts(tmp_path, capsys):
