@@ -82,7 +82,7 @@ def to_csv(rows: list[dict[str, Any]], groups: list[str]) -> str:
     metric_cols = [f"{g}/{m}{ci}" for g in groups for m in ATTACK_METRICS for ci in ("", "_ci_low", "_ci_high")]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols + ref_cols + metric_cols + ["plots"])
+    w.writerow(cols + ref_cols + metric_cols + ["plots", "page"])
     for r in rows:
         vals = [("ref" if (c == "rank" and r["reference"]) else r.get(c)) for c in cols]
         if r.get("chance") is None and r["ranking_eer"] is not None:  # an older run: no chance keys
@@ -92,7 +92,7 @@ def to_csv(rows: list[dict[str, Any]], groups: list[str]) -> str:
             for m in ATTACK_METRICS:
                 slot = r["attacks"].get(g, {}).get(m) or [None, None, None]
                 vals += slot
-        vals.append(" ".join(r["plots"]))
+        vals += [" ".join(r["plots"]), r.get("page")]
         w.writerow(["" if v is None else v for v in vals])
     return buf.getvalue()
 
@@ -118,7 +118,8 @@ def to_markdown(board: dict[str, Any]) -> str:
 
     for r in rows:
         status = r["status"] + (f": {r['reason']}" if r["reason"] else "")
-        cells = [rank_text(r), r["tier"] or "", r["team"], r["system"], status,
+        system = f"[{r['system']}]({r['page']})" if r.get("page") else r["system"]
+        cells = [rank_text(r), r["tier"] or "", r["team"], system, status,
                  with_ref(eer_text(r), r, "ranking_eer"), ci_text(r), chance_text(r), r["ranking_attacker"] or "",
                  with_ref(fmt(r["worst_eer"]), r, "worst_eer"),
                  with_ref(fmt(r["worst_linkability"]), r, "worst_linkability"),

@@ -168,7 +168,11 @@ def test_outputs_and_ranking(board):
     assert "## Ranking policy" in md and "| ref |" in md and "volumes/v0003.nii.gz: missing" in md
     assert "0.420 (none 0.020)" in md
     for team, system, *_ in SUBMISSIONS:
-        assert f"| {team} | {system} |" in md
+        page = rows[f"{team}/{system}"].get("page")
+        assert (f"| {team} | [{system}]({page}) |" if page else f"| {team} | {system} |") in md
+    # the markdown and the csv link each row's page, which exists beside them
+    linked = [r["page"] for r in table if r["page"]]
+    assert len(linked) >= 4 and all((board / p).is_file() for p in linked)
 
     page = (board / "index.html").read_text()
     assert "http://" not in page and "https://" not in page and "<script src" not in page
