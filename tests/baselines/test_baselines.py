@@ -149,6 +149,21 @@ def test_erase_keeps_the_brain_and_gives_everyone_one_head(two_persons, masker):
     assert dice(a["shell_head"], b["shell_head"]) > 0.995 > dice(a["head"], b["head"])
 
 
+def test_erase_leaves_nothing_of_the_head_under_its_surface(two_persons, masker):
+    """Within 8 mm under the shell's surface (the renderer's reach on a 2 mm grid: smoothing, central
+    differences and trilinear sampling) every voxel is the shell's: no skull or CSF shows through as a
+    dent that the renderer shades, person by person."""
+    erase = get_baseline("erase", masker=masker)
+    for img in two_persons:
+        out = np.asarray(erase.anonymize(img).dataobj, np.float32)
+        brain = masker(img)
+        centre = nib.affines.apply_affine(img.affine, np.argwhere(brain).mean(axis=0)) + np.asarray(erase.offset_mm)
+        depth = erase.fitted_depth(img, brain, centre)
+        band = depth < 8.0
+        tissue = float(np.median(out[band & (depth > erase.edge_mm)]))
+        assert np.abs(out[band] - tissue * erase.weight(depth[band])).max() <= 1.0 + 1e-3 * tissue
+
+
 @pytest.mark.parametrize("name", ["blur", "refacing"])
 def test_face_altered_brain_untouched(name, template_img, template_out, masker):  # noqa: F811
     x = np.asanyarray(template_img.dataobj)
