@@ -7,12 +7,18 @@ import random
 import time
 from typing import Callable, TypeVar
 
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import SQLAlchemyError
+
 from benchmark.tracking._config import TrackingConfig
 
 log = logging.getLogger("benchmark.tracking")
 
 T = TypeVar("T")
 
+# What a store raises: MLflow's own errors, the SQL store's (SQLAlchemy), the file system's and the network's
+# (requests' errors are OSErrors). Anything else is a programming error and is never retried.
+STORE_ERRORS = (MlflowException, SQLAlchemyError, OSError)
 _TRANSIENT = ("database is locked", "database table is locked", "busy", "temporarily unavailable",
               "connection refused", "connection reset", "max retries exceeded", "timed out", "503", "502")
 
@@ -29,7 +35,7 @@ def retry(fn: Callable[[], T], what: str, tcfg: TrackingConfig,
     for attempt in range(tcfg.retries + 1):
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - MLflow and SQLAlchemy raise many types
+        except STORE_ERRORS as exc:
             if attempt >= tcfg.retries or not transient(exc):
                 raise
             log.info("MLflow %s: %s; retrying in %.2f s", what, str(exc).splitlines()[0][:120], delay)

@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 
 from benchmark.tracking._config import TrackingConfig
 from benchmark.tracking._content import clean_key
-from benchmark.tracking._retry import is_transient, retry
+from benchmark.tracking._retry import STORE_ERRORS, is_transient, retry
 
 #: the UI's experiment type: a model-training experiment, not a GenAI one (the runs table itself needs the
 #: UI's "Model training" switch, ``?workflowType=machine_learning`` in the link: README)
@@ -97,7 +97,7 @@ def experiment_id(c, tcfg: TrackingConfig, create: bool = True) -> Optional[str]
             location = (db.parent / "mlruns" / clean_key(tcfg.experiment).replace("/", "_")).resolve().as_uri()
         try:
             return c.create_experiment(tcfg.experiment, artifact_location=location, tags=EXPERIMENT_TAGS)
-        except Exception as exc:  # noqa: BLE001
+        except STORE_ERRORS as exc:
             text = str(exc).lower()
             if "already exists" in text or "unique constraint" in text or "resource_already_exists" in text:
                 exp = c.get_experiment_by_name(tcfg.experiment)

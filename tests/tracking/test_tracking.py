@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import OperationalError
 
 from tests.helpers import CFG, results_for, sqlite_store
 from benchmark.tracking import (MAX_PARAM_VAL_LENGTH, TrackingConfig, config_params, is_biometric, log_results,
@@ -174,12 +176,21 @@ def test_retry_backs_off_on_locked_database():
     def flaky():
         calls.append(1)
         if len(calls) < 3:
-            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+            raise OperationalError("INSERT INTO runs", {}, Exception("database is locked"))
         return "ok"
 
     assert retry(flaky, "test", TrackingConfig(backoff_s=0.01)) == "ok" and len(calls) == 3
-    with pytest.raises(ValueError):
-        retry(lambda: (_ for _ in ()).throw(ValueError("not transient")), "test", TrackingConfig(backoff_s=0.01))
+    with pytest.raises(MlflowException):  # a store error that is not transient: raised at once
+        retry(lambda: (_ for _ in ()).throw(MlflowException("no such run")), "test", TrackingConfig(backoff_s=0.01))
+    calls.clear()
+
+    def bug():  # a programming error is never retried, whatever its message says
+        calls.append(1)
+        raise TypeError("busy")
+
+    with pytest.raises(TypeError):
+        retry(bug, "test", TrackingConfig(backoff_s=0.01))
+    assert len(calls) == 1
 
 
 WRITER = """
