@@ -164,6 +164,19 @@ def test_erase_leaves_nothing_of_the_head_under_its_surface(two_persons, masker)
         assert np.abs(out[band] - tissue * erase.weight(depth[band])).max() <= 1.0 + 1e-3 * tissue
 
 
+def test_erase_grows_a_shell_too_small_for_the_brain_and_refuses_a_far_too_small_one(two_persons, masker):
+    img = two_persons[0]
+    brain = masker(img)
+    small = get_baseline("erase", masker=masker, radii_mm=[72.0, 95.0, 85.0])
+    centre = nib.affines.apply_affine(img.affine, np.argwhere(brain).mean(axis=0)) + np.asarray(small.offset_mm)
+    assert small.depth(img.affine, brain.shape, centre)[brain].min() < small.guard_mm  # it needs to grow
+    assert small.fitted_depth(img, brain, centre)[brain].min() >= small.guard_mm
+    out = np.asarray(small.anonymize(img).dataobj)
+    assert brain_preservation(img, nib.Nifti1Image(out, img.affine), masker=masker)["brain_changed_fraction"] == 0.0
+    with pytest.raises(BenchmarkError, match="does not fit"):
+        get_baseline("erase", masker=masker, radii_mm=[40.0, 50.0, 45.0]).anonymize(img)
+
+
 @pytest.mark.parametrize("name", ["blur", "refacing"])
 def test_face_altered_brain_untouched(name, template_img, template_out, masker):  # noqa: F811
     x = np.asanyarray(template_img.dataobj)
