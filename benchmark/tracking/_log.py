@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -16,7 +17,7 @@ from benchmark.core.keys import SPLITS
 from benchmark.tracking._config import TrackingConfig, tracking_config
 from benchmark.tracking._content import (MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, artifact_files,
                                          config_params, is_biometric, run_tags, split_metrics)
-from benchmark.tracking._retry import retry
+from benchmark.tracking._retry import STORE_ERRORS, retry
 from benchmark.tracking._store import client, experiment_id
 
 Artifacts = Mapping[str, Iterable[str | os.PathLike]]
@@ -74,6 +75,7 @@ def _log_run(c, tcfg: TrackingConfig, exp_id: str, split: str, tags: dict[str, s
     """One finished run (marked FAILED, and the error raised, when logging fails half-way)."""
     run = retry(lambda: c.create_run(exp_id, tags=tags, run_name=tags["mlflow.runName"]), "create run", tcfg)
     rid = run.info.run_id
+    finished = False
     try:
         _log_values(c, tcfg, rid, params, metrics)
         for path, dest in own:
@@ -82,12 +84,11 @@ def _log_run(c, tcfg: TrackingConfig, exp_id: str, split: str, tags: dict[str, s
         if skipped:
             retry(lambda: c.set_tag(rid, "artifacts.biometric_skipped", str(skipped)), "tag", tcfg)
         retry(lambda: c.set_terminated(rid, "FINISHED"), "end run", tcfg)
-    except BaseException:
-        try:
-            c.set_terminated(rid, "FAILED")
-        except Exception:  # noqa: BLE001 - the original error matters more
-            pass
-        raise
+        finished = True
+    finally:
+        if not finished:  # the error on its way out matters more than a store that cannot mark the run
+            with contextlib.suppress(*STORE_ERRORS):
+                c.set_terminated(rid, "FAILED")
     return rid
 
 

@@ -16,6 +16,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import OperationalError
 
+from benchmark.core.errors import BenchmarkError
 from tests.helpers import CFG, results_for, sqlite_store
 from benchmark.tracking import (MAX_PARAM_VAL_LENGTH, TrackingConfig, config_params, is_biometric, log_results,
                                 retry)
@@ -258,3 +259,14 @@ def test_runs_carry_filter_tags_and_the_experiment_opens_on_its_runs(tmp_path):
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     found = c.search_runs([exp.experiment_id], "tags.reused = 'false' and tags.team = 'a'")
     assert [r.info.run_id for r in found] == [rid]
+
+
+def test_a_run_that_fails_half_way_is_marked_failed_and_the_error_raised(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    tcfg = TrackingConfig(uri=sqlite_store(tmp_path), experiment="half", log_biometric_artifacts=True)
+    with pytest.raises(BenchmarkError, match="artifact not found"):
+        log_results(results_for("a", "b", splits=("test",)), {}, tcfg, {"renders": [tmp_path / "gone"]}, None)
+    c = MlflowClient(tracking_uri=tcfg.uri)
+    runs = c.search_runs([c.get_experiment_by_name("half").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
