@@ -8,8 +8,9 @@ filled with one constant tissue intensity ``c`` (the median of the volume's head
 threshold) and ``0`` outside. Its surface is a smooth ramp ``c * smoothstep(0.5 + d / edge_mm)``, with
 ``d`` the depth under the surface (first order, :meth:`Erase.depth`), so a renderer's threshold finds it
 at sub-voxel precision. The face, ears, skull and scalp are gone and the head shape is the same for
-everyone, up to its placement (the brain's centroid) and where the field of view cuts it: no face
-recogniser and no shape attack should find an identity outside the brain.
+everyone, up to its placement (the brain's centroid), where the field of view cuts it, and a growth where
+a brain would come within ``guard_mm`` of it (:meth:`Erase.fitted_depth`): no face recogniser and no
+shape attack should find an identity outside the brain.
 """
 
 from __future__ import annotations

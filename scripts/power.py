@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("outputs/power"))
     ap.add_argument("--json", type=Path, help="also write the per-run figures here")
     ap.add_argument("--submissions", nargs="+", default=list(SUBMISSIONS), choices=SUBMISSIONS,
-                    help="score only these references (erase alone halves a study's time)")
+                    help="read only these references' figures (a run still scores none, the reference)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (after --)")
     args = ap.parse_args(argv)
