@@ -5,12 +5,11 @@ brain alone (e.g. Wachinger et al., "BrainPrint", NeuroImage 2015; Valizadeh et 
 individual subjects on the basis of their brain anatomical features", Sci. Rep. 2018). This attack
 gives that upper bound of ``mri2mri`` linkage, reported beside the ranking:
 
-1. The template head is registered to the volume (:func:`benchmark.anatomy.template.register_template`:
-   mutual information, similarity then affine, ~4 mm), then refined with the metric restricted to the
-   template's brain grown by 8 mm (a removed or replaced face does not pull the fit) on images divided by
-   their local mean (so that a coil's bias field does not drive it); the template's
-   brain (deepbet's mask, :func:`benchmark.anatomy.template.template_brain`) mapped through the fit is
-   the volume's brain, less what lies outside the field of view.
+1. The template's brain is placed on the volume's (:func:`brain_fit`): deepbet's coarse brain mask
+   matched to the template's, then an affine fit with the metric restricted to the template's brain grown
+   by 4 mm; nothing outside the brain is trusted (a head that a defacer replaced, removed or refaced does
+   not pull it). The template's brain (deepbet's mask, :func:`benchmark.anatomy.template.template_brain`)
+   mapped through the fit is the volume's brain, less what lies outside the field of view.
 2. The volume is brought into the template frame *rigidly* (the rotation of the fit's polar
    decomposition, about the brain's centre): head and brain size stay part of the descriptor.
 3. The brain-masked image is sampled on a ``spacing`` mm grid (2 mm samples averaged in 2^3 blocks),
@@ -38,6 +37,7 @@ import torch.nn.functional as F
 
 import SimpleITK as sitk
 
+from benchmark.anatomy.brainmask import coarse_brain
 from benchmark.anatomy.template import (
     LPS,
     RegistrationConfig,
@@ -45,7 +45,6 @@ from benchmark.anatomy.template import (
     run_registration,
     shrunk,
     load_template,
-    register_template,
     resample_voxels,
     template_brain,
 )
@@ -70,7 +69,7 @@ def brain_box(spacing: float, margin_mm: float) -> tuple[np.ndarray, tuple[int, 
 
 
 @functools.lru_cache(maxsize=1)
-def _brain_region(grow_mm: float = 8.0) -> np.ndarray:
+def _brain_region(grow_mm: float = 4.0) -> np.ndarray:
     """The template brain grown by ``grow_mm`` (float32 on the template grid): the refinement's metric region."""
     tpl = load_template()
     zooms = np.linalg.norm(tpl.affine[:3, :3], axis=0)
@@ -78,34 +77,74 @@ def _brain_region(grow_mm: float = 8.0) -> np.ndarray:
 
 
 def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
-    """Subject RAS -> template RAS (4x4): the template head's affine fit, refined with the metric
-    restricted to the template's brain region (a defaced or refaced face does not pull it); and the
-    final metric."""
-    fit = register_template(img)
+    """Subject RAS -> template RAS (4x4) placing the template's brain on the volume's, and the final
+    metric (Mattes MI, negative: lower is better).
+
+    Nothing outside the brain is trusted, so that a head a defacer replaced (``erase``'s shell), removed
+    (skull stripping) or refaced does not pull the fit:
+
+    1. deepbet's coarse brain mask of the volume (:func:`~benchmark.anatomy.brainmask.coarse_brain`) is
+       matched to the template's brain mask: centres of mass, scale from the volume ratio
+       ``(V_template / V_subject)^(1/3)``, then a similarity fit of the two masks (mean squares);
+    2. an affine fit of the template head to the volume refines it, with the metric restricted to the
+       template's brain grown by 4 mm (sulci and the brain's edge, little of the skull), on images divided
+       by their local mean (:func:`_flattened`: a coil's bias field does not drive it).
+    """
     cfg = RegistrationConfig()
     tpl = load_template()
+    mask, grid = coarse_brain(img)
+    brain = template_brain()
+    v_subject = mask.sum() * abs(np.linalg.det(grid[:3, :3]))
+    v_template = brain.sum() * abs(np.linalg.det(tpl.affine[:3, :3]))
+    fixed_mask = shrunk(mask.astype(np.float32), grid, cfg.spacing_mm)
+    moving_mask = shrunk(brain.astype(np.float32), tpl.affine, cfg.spacing_mm)
     fixed = _flattened(shrunk(data, img.affine, cfg.spacing_mm))
     moving = _flattened(shrunk(tpl.head, tpl.affine, cfg.spacing_mm))
     region = sitk.Cast(shrunk(_brain_region(), tpl.affine, cfg.spacing_mm) > 0.5, sitk.sitkUInt8)
-    transform = sitk.AffineTransform(fit.transform)
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # reproducible sums (see template._register)
     try:
+        sim = sitk.Similarity3DTransform(sitk.CenteredTransformInitializer(
+            fixed_mask, moving_mask, sitk.Similarity3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS))
+        sim.SetScale(float(np.cbrt(v_template / v_subject)))
+        _fit_masks(fixed_mask, moving_mask, sim, cfg)
+        transform = sitk.AffineTransform(3)
+        transform.SetCenter(sim.GetCenter())
+        transform.SetMatrix(sim.GetMatrix())
+        transform.SetTranslation(sim.GetTranslation())
         metric = run_registration(fixed, moving, transform, cfg, cfg.iterations[1], moving_mask=region)
-    except RuntimeError:  # too few samples in the region: keep the whole-head fit
-        return fit.world_matrix, fit.metric
+    except RuntimeError as err:  # ITK: too few samples where the two overlap
+        raise BenchmarkError(f"anatomy: the template brain could not be registered ({str(err).splitlines()[0]})",
+                             img.get_filename()) from None
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     return LPS @ as_matrix(transform) @ LPS, metric
 
 
+def _fit_masks(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, cfg: RegistrationConfig) -> None:
+    """Optimise ``transform`` in place on two (soft) masks by mean squares: smooth blobs, a wide capture range."""
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMeanSquares()
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0, minStep=1e-3, numberOfIterations=cfg.iterations[0], relaxationFactor=0.5)
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel(list(cfg.shrink_factors))
+    reg.SetSmoothingSigmasPerLevel(list(cfg.smoothing_sigmas))
+    reg.SetInitialTransform(transform, inPlace=True)
+    reg.Execute(fixed, moving)
+
+
 def _flattened(image: sitk.Image, sigma_mm: float = 15.0) -> sitk.Image:
-    """The image divided by its local mean (Gaussian of ``sigma_mm``), 0 where that mean is below a tenth
-    of its 99th percentile (air): a coil's smooth bias field no longer drives the registration."""
+    """The image divided by its local mean over the foreground, 0 outside it: a coil's smooth bias field no
+    longer drives the registration. Foreground: above 5% of the 99th percentile; local mean: a normalised
+    Gaussian convolution ``G(x w) / G(w)`` of ``sigma_mm`` (w the foreground), so that the edge of a head,
+    or of a brain with nothing around it (skull-stripped), is not brightened by the dark beyond it."""
     x = sitk.GetArrayFromImage(image).astype(np.float32)
-    local = ndimage.gaussian_filter(x, sigma_mm / np.asarray(image.GetSpacing())[::-1])
-    floor = 0.1 * float(np.percentile(local, 99))
-    out = sitk.GetImageFromArray(np.where(local > floor, x / np.maximum(local, floor), 0.0).astype(np.float32))
+    sigma = sigma_mm / np.asarray(image.GetSpacing())[::-1]
+    w = (x > 0.05 * float(np.percentile(x, 99))).astype(np.float32)
+    local = ndimage.gaussian_filter(x * w, sigma) / np.maximum(ndimage.gaussian_filter(w, sigma), 1e-3)
+    out = sitk.GetImageFromArray(np.where(w > 0, x / np.maximum(local, 1e-6), 0.0).astype(np.float32))
     out.CopyInformation(image)
     return out
 
