@@ -24,8 +24,10 @@ from benchmark.core.keys import PHOTO2MRI
 from benchmark.scoring.attackers import attack_nodes, build_attack
 from benchmark.scoring.attributes import AttributeSet, attribute_results, infer
 from benchmark.studies.context import Context
+from benchmark.studies.figures import bar_chart
 
 SHOWN = ("age_r2", "age_mae", "sex_accuracy", "ancestry_accuracy", "ancestry_balanced_accuracy")
+PICTURED = ("age_r2", "sex_accuracy", "ancestry_accuracy")  # attributes.png: one panel each, chance per bar
 
 
 def photo_attributes(ctx: Context, scorer, attack, n_boot: int, seed: int) -> tuple[dict[str, float], list[str]]:
@@ -64,9 +66,10 @@ def run(ctx: Context) -> dict:
             rows.append([name, source] + [_cell(m, k) for k in SHOWN])
     if not any(v for r in results.values() for v in r.values()):
         raise BenchmarkError(f"study attributes: nothing could be inferred ({'; '.join(messages)})", ctx.submission)
+    picture = bar_chart(results, PICTURED, None, ctx.out_dir / "attributes.png", "photo / MRI render")
     payload = {"study": "attributes", "submission": str(ctx.submission), "split": ctx.options.split,
                "results": results, "messages": messages, "failures": scorer.failure_list(),
-               "table": {"header": ["attack", "source", *SHOWN], "rows": rows}}
+               "table": {"header": ["attack", "source", *SHOWN], "rows": rows}, "pictures": [str(picture)]}
     ctx.write("attributes", payload)
     return payload
 

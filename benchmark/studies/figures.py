@@ -52,9 +52,11 @@ def heat_maps(results: dict[str, dict[str, list[dict]]], azimuths: Sequence[floa
     return paths
 
 
-def bar_chart(values: dict[str, dict[str, dict]], metrics: Sequence[str], chance: float, path: Path, title: str) -> Path:
+def bar_chart(values: dict[str, dict[str, dict]], metrics: Sequence[str], chance: float | None, path: Path,
+              title: str) -> Path:
     """One panel per metric of grouped bars: per attack (group), per variant (bar), the value with its
-    ``_ci_low``/``_ci_high`` interval; a dashed line at the chance level."""
+    ``_ci_low``/``_ci_high`` interval; a dashed line at the chance level, or, with ``chance=None``, a black
+    tick on each bar at its own ``<metric>_chance`` (chance levels that depend on the trials)."""
     attacks = list(values)
     variants = list(next(iter(values.values()))) if values else []
     fig = _figure((len(metrics) * (1.5 + 1.5 * len(attacks)), 3.4))
@@ -72,9 +74,15 @@ def bar_chart(values: dict[str, dict[str, dict]], metrics: Sequence[str], chance
             err = (np.clip(np.vstack([y - lo, hi - y]), 0.0, None)
                    if np.isfinite(lo).all() and np.isfinite(hi).all() else None)
             ax.bar(x, y, width, yerr=err, capsize=3, label=variant)
-        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
+            own = np.array([v.get(f"{metric}_chance", np.nan) for v in m])
+            if chance is None and np.isfinite(own).any():
+                ax.hlines(own, x - width / 2, x + width / 2, colors="black", linewidth=2,
+                          label="chance" if k == 0 else None)
+        if chance is not None:
+            ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
         ax.set_xticks(range(len(attacks)), attacks)
-        ax.set_ylim(0.0, 1.0)
+        shown = [v.get(key, np.nan) for a in attacks for v in values[a].values() for key in (metric, f"{metric}_ci_low")]
+        ax.set_ylim(min(0.0, float(np.nanmin(shown, initial=0.0)) - 0.05), 1.0)
         ax.set_ylabel(metric.upper())
         ax.set_title(f"{title}: {metric.upper()}", fontsize=9)
         ax.legend(fontsize=7)

@@ -49,6 +49,7 @@ def test_study_attributes_reports_photo_and_mri_sources(cohort, tmp_path):
     assert set(geo) == {"photo", "mri"}
     assert any("age_mae" in geo[s] for s in geo)  # tiny cohort: what cannot be inferred is a message
     assert isinstance(out["messages"], list)
+    assert (tmp_path / "attributes.png").read_bytes()[:8] == PNG and out["pictures"] == [str(tmp_path / "attributes.png")]
 
 
 def test_eer_difference_is_paired_and_signed():
