@@ -12,7 +12,9 @@ The persons whose attributes are predicted are never in the model's training set
 cross-fitted over folds of persons (train on the enrollment of the other folds, predict this fold's
 trials). Otherwise the trial's own enrollment would be in the training data and re-identification
 would pass for attribute inference. Models are regularised for small sets: ridge regression with the
-penalty chosen by efficient leave-one-out (``RidgeCV``) for age, and an L2 logistic regression with C
+penalty chosen by efficient leave-one-out (``RidgeCV``) for age, its predictions clipped to the training
+ages' range (embeddings unlike any training one, e.g. of a defaced face, would otherwise extrapolate to
+ages no one has), and an L2 logistic regression with C
 chosen by stratified cross-validation (``LogisticRegressionCV``, liblinear, class-balanced, seeded) for
 sex and ancestry (multinomial, lbfgs, for more than two classes; a group with fewer than two training
 persons in a fold is left out of that fold's model), all on standardised embeddings.
@@ -115,8 +117,10 @@ def _fit_age(seed: int):
     def fit(x, y):
         if len(x) < 3 or np.ptp(y.astype(float)) == 0:
             raise BenchmarkError(f"age: a fold's training set has {len(x)} person(s) or constant ages")
-        model = _age_model(seed).fit(x, y.astype(float))
-        return lambda z: model.predict(z)
+        y = y.astype(float)
+        model = _age_model(seed).fit(x, y)
+        low, high = float(y.min()), float(y.max())  # an age outside the training range is no one's
+        return lambda z: np.clip(model.predict(z), low, high)
     return fit
 
 
