@@ -24,13 +24,24 @@ from benchmark.core.keys import DEV
 GROUPS = ("dataset", "baseline", "attack", "tracking")  # component groups, each checked against its class
 
 
+def widened(overrides: Sequence[str]) -> list[str]:
+    """``group.key=value`` of a component group as ``++group.key=value``: any parameter of the group's class
+    can be set from the command line, listed in its YAML or not (``dataset.facial_hair_prob=1.0``); the
+    class's schema, not the YAML's keys, then decides what is valid (:func:`checked`)."""
+    out = []
+    for o in overrides:
+        name = o.split("=", 1)[0]
+        out.append(f"++{o}" if "=" in o and "." in name and name.split(".", 1)[0] in GROUPS else o)
+    return out
+
+
 def compose(overrides: Sequence[str]) -> DictConfig:
     """Compose ``conf/config.yaml`` with overrides, checked against the schemas; one-line errors."""
     register()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
+            cfg = hydra_compose("config", overrides=widened(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise BenchmarkError(config_error_line(exc)) from None
     HydraConfig.instance().set_config(cfg)  # group choices (baseline=...) stay readable

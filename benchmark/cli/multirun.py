@@ -41,7 +41,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from benchmark.cli.commands import dispatch
-from benchmark.cli.compose import apply_command, checked, compose
+from benchmark.cli.compose import apply_command, checked, compose, widened
 from benchmark.core import registry
 from benchmark.core.config import CONF_DIR, config_error_line, register
 from benchmark.core.errors import BenchmarkError
@@ -153,6 +153,7 @@ def job(command: str, cfg: DictConfig) -> int:
 
 def multirun(command: str, overrides: Sequence[str], show_cfg: bool = False) -> int:
     """Run ``command`` over Hydra's sweep of ``overrides`` with the configured launcher; the worst exit status."""
+    overrides = widened(overrides)
     jobs = expand(overrides)
     cfgs: list[DictConfig] = []
     if jobs is not None:

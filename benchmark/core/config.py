@@ -250,6 +250,10 @@ def validate_node(node: DictConfig, where: str) -> DictConfig:
         return node
     target = node.get("_target_")
     if not target:
+        if isinstance(node, (DictConfig, dict)) and len(node):  # options set on the command line, no class
+            keys = ", ".join(f"{where}.{k}" for k in node)
+            raise BenchmarkError(f"config: '{where}': {keys} set but no {where} chosen (add {where}=<name>, "
+                                 f"one of conf/{where}/)")
         raise BenchmarkError(f"config group '{where}' has no _target_")
     try:
         if isinstance(node, DictConfig):  # resolve ${...} against the whole config while it is attached

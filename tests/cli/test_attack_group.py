@@ -72,3 +72,15 @@ def test_score_attack_geo_end_to_end_equals_scoring_attacks_geo(tmp_path):
         r["submission"].pop("path")
         r.pop("reused", None)
     assert results["group"] == results["list"]
+
+
+def test_any_parameter_of_a_group_class_can_be_set_and_a_wrong_one_is_named():
+    """``dataset.facial_hair_prob`` is a field of SyntheticCohort that conf/dataset/synthetic.yaml does not list:
+    it is set all the same; a misspelt key, or an attack option with no attack chosen, is one line naming it."""
+    from benchmark.core.errors import BenchmarkError
+
+    assert compose(["dataset.facial_hair_prob=1.0"]).dataset.facial_hair_prob == 1.0
+    with pytest.raises(BenchmarkError, match="dataset.facial_hair_probb"):
+        compose(["dataset.facial_hair_probb=1.0"])
+    with pytest.raises(BenchmarkError, match="attack.views set but no attack chosen"):
+        compose(["attack.views=[{azimuth: 30}]"])
