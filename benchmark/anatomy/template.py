@@ -373,10 +373,7 @@ def _register_single_thread(img: nib.spatialimages.SpatialImage, cfg: Registrati
             )
         )
         run_registration(fixed, moving, sim, cfg, cfg.iterations[0])
-        affine = sitk.AffineTransform(3)
-        affine.SetCenter(sim.GetCenter())
-        affine.SetMatrix(sim.GetMatrix())
-        affine.SetTranslation(sim.GetTranslation())
+        affine = as_affine(sim)
         metric = run_registration(fixed, moving, affine, cfg, cfg.iterations[1])
     except RuntimeError as err:  # ITK: empty image, too few overlapping samples, ...
         reason = next((ln.strip() for ln in str(err).splitlines() if "ITK ERROR" in ln), str(err).splitlines()[0])
@@ -399,12 +396,20 @@ def _register_single_thread(img: nib.spatialimages.SpatialImage, cfg: Registrati
 def run_registration(fixed, moving, transform, cfg: RegistrationConfig, iterations: int, moving_mask=None) -> float:
     """Optimise ``transform`` in place (the metric only where ``moving_mask`` is set, if given);
     return the final metric value."""
-    reg = sitk.ImageRegistrationMethod()
+    reg = registration_method(transform, cfg, iterations)
     if moving_mask is not None:
         reg.SetMetricMovingMask(moving_mask)
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=cfg.histogram_bins)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(cfg.sampling, cfg.seed)
+    reg.Execute(fixed, moving)
+    return float(reg.GetMetricValue())
+
+
+def registration_method(transform: sitk.Transform, cfg: RegistrationConfig, iterations: int) -> sitk.ImageRegistrationMethod:
+    """The optimiser and pyramid every registration here shares (gradient descent, scales from physical shift,
+    ``cfg``'s shrink factors and smoothing), optimising ``transform`` in place; the caller sets the metric."""
+    reg = sitk.ImageRegistrationMethod()
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=2.0, minStep=1e-3, numberOfIterations=iterations, relaxationFactor=0.5
@@ -413,8 +418,16 @@ def run_registration(fixed, moving, transform, cfg: RegistrationConfig, iteratio
     reg.SetShrinkFactorsPerLevel(list(cfg.shrink_factors))
     reg.SetSmoothingSigmasPerLevel(list(cfg.smoothing_sigmas))
     reg.SetInitialTransform(transform, inPlace=True)
-    reg.Execute(fixed, moving)
-    return float(reg.GetMetricValue())
+    return reg
+
+
+def as_affine(transform: sitk.Similarity3DTransform) -> sitk.AffineTransform:
+    """The same mapping as a general affine transform (same centre), to refine with 12 parameters."""
+    affine = sitk.AffineTransform(3)
+    affine.SetCenter(transform.GetCenter())
+    affine.SetMatrix(transform.GetMatrix())
+    affine.SetTranslation(transform.GetTranslation())
+    return affine
 
 
 def as_matrix(transform: sitk.Transform) -> np.ndarray:

@@ -41,7 +41,9 @@ from benchmark.anatomy.brainmask import coarse_brain
 from benchmark.anatomy.template import (
     LPS,
     RegistrationConfig,
+    as_affine,
     as_matrix,
+    registration_method,
     run_registration,
     shrunk,
     load_template,
@@ -108,10 +110,7 @@ def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
             fixed_mask, moving_mask, sitk.Similarity3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS))
         sim.SetScale(float(np.cbrt(v_template / v_subject)))
         _fit_masks(fixed_mask, moving_mask, sim, cfg)
-        transform = sitk.AffineTransform(3)
-        transform.SetCenter(sim.GetCenter())
-        transform.SetMatrix(sim.GetMatrix())
-        transform.SetTranslation(sim.GetTranslation())
+        transform = as_affine(sim)
         metric = run_registration(fixed, moving, transform, cfg, cfg.iterations[1], moving_mask=region)
     except RuntimeError as err:  # ITK: too few samples where the two overlap
         raise BenchmarkError(f"anatomy: the template brain could not be registered ({str(err).splitlines()[0]})",
@@ -123,15 +122,8 @@ def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _fit_masks(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, cfg: RegistrationConfig) -> None:
     """Optimise ``transform`` in place on two (soft) masks by mean squares: smooth blobs, a wide capture range."""
-    reg = sitk.ImageRegistrationMethod()
+    reg = registration_method(transform, cfg, cfg.iterations[0])
     reg.SetMetricAsMeanSquares()
-    reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=2.0, minStep=1e-3, numberOfIterations=cfg.iterations[0], relaxationFactor=0.5)
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(list(cfg.shrink_factors))
-    reg.SetSmoothingSigmasPerLevel(list(cfg.smoothing_sigmas))
-    reg.SetInitialTransform(transform, inPlace=True)
     reg.Execute(fixed, moving)
 
 
