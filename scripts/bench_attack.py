@@ -42,13 +42,16 @@ def template_path() -> Path:
 
 
 def make_256(source: Path, out: Path, size: int = 256) -> Path:
-    """Resample ``source`` (same field of view) to ``size``^3 voxels, int16, and save it to ``out``."""
+    """Resample ``source`` (same field of view) to ``size``^3 voxels, int16 spanning a 12-bit scanner's range
+    (99.5th percentile at 4000: the template's own range, 0-646, would store its air as the integers 0-8,
+    which the automatic threshold misreads, see tests/render/test_render.py), and save it to ``out``."""
     from scipy.ndimage import zoom
 
     img = nib.load(source)
     data = np.asanyarray(img.dataobj).astype(np.float32)
     factors = [size / s for s in data.shape[:3]]
     resampled = zoom(data, factors, order=1)
+    resampled *= 4000.0 / float(np.percentile(resampled, 99.5))
     affine = img.affine.copy()
     affine[:3, :3] = img.affine[:3, :3] / np.array(factors)[None, :]
     nib.save(nib.Nifti1Image(np.clip(resampled, -32768, 32767).astype(np.int16), affine), out)
