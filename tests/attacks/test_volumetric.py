@@ -10,7 +10,7 @@ import pytest
 
 from benchmark.attacks import get_attack
 from benchmark.attacks.base import Embedding
-from benchmark.attacks.shape import kabsch, trimmed_icp
+from benchmark.attacks._icp import NearestGrid, kabsch, trimmed_icp
 from benchmark.attacks.volumetric import view_rotation
 from benchmark.core.errors import BenchmarkError
 from benchmark.scoring.score import _serves, privacy_summary
@@ -49,6 +49,28 @@ def test_kabsch_and_icp_recover_a_rigid_motion():
     assert np.allclose(moved @ rr.T + tt, cloud, atol=1e-6)
     ri, ti, rms = trimmed_icp(moved, cKDTree(cloud), keep=0.9, iterations=60)
     assert rms < 1.0 and np.allclose(moved @ ri.T + ti, cloud, atol=1.0)
+
+
+def test_nearest_grid_finds_the_nearest_point_within_a_cell():
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(1)
+    direction = rng.normal(size=(20_000, 3))
+    cloud = 80.0 * direction / np.linalg.norm(direction, axis=1, keepdims=True)  # a sphere's surface
+    grid, tree = NearestGrid(cloud, spacing=1.5), cKDTree(cloud)
+    queries = cloud[rng.choice(len(cloud), 5000)] + rng.normal(0.0, 5.0, (5000, 3))
+    queries = np.vstack([queries, [[500.0, 0.0, 0.0], [0.0, -400.0, 30.0]]])  # far outside the grid
+    (d_grid, i_grid), (d_exact, _) = grid.query(queries), tree.query(queries)
+    assert np.allclose(d_grid, np.linalg.norm(queries - cloud[i_grid], axis=1))
+    assert (d_grid >= d_exact - 1e-9).all() and np.median(d_grid - d_exact) < 0.1
+    assert (d_grid - d_exact)[:-2].max() < 2 * np.sqrt(3) * 1.5
+    ellipsoid = cloud * [0.75, 1.0, 0.85]  # no rotational symmetry: the motion is determined
+    moved = (ellipsoid[::4] - [2.0, 3.0, -4.0]) @ view_rotation({"azimuth": 8.0, "elevation": 5.0})
+    ri, ti, rms = trimmed_icp(moved, NearestGrid(ellipsoid), keep=0.9, iterations=60)
+    assert rms < 2.5  # the grid's lookup stalls within about a cell of the optimum ...
+    rp, tp, rms = trimmed_icp(moved @ ri.T + ti, cKDTree(ellipsoid), keep=0.9, iterations=300, tol=1e-9)
+    assert rms < 0.01  # ... from where exact nearest points finish the fit
+    assert np.allclose((moved @ ri.T + ti) @ rp.T + tp, ellipsoid[::4], atol=0.05)
 
 
 @pytest.mark.parametrize("name", ["shape", "anatomy"])
