@@ -53,7 +53,12 @@ def read_info(folder: str | Path) -> SubmissionInfo:
 
 
 def write_info(folder: str | Path, info: SubmissionInfo) -> Path:
+    """Write ``submission.yaml``: the fields in their declared order, ``copied`` and ``quality`` sorted, so
+    equal information gives the same bytes (the file is part of the scored results' cache key)."""
     data = {k: v for k, v in asdict(info).items() if v or k in REQUIRED_FIELDS}
+    for k in ("copied", "quality"):
+        if k in data:
+            data[k] = {vid: dict(sorted(v.items())) if isinstance(v, dict) else v for vid, v in sorted(data[k].items())}
     return write_text(Path(folder) / "submission.yaml", yaml.safe_dump(data, sort_keys=False))
 
 

@@ -13,7 +13,7 @@ from benchmark.cli import checked, compose, main
 from benchmark.core.errors import BenchmarkError
 from benchmark.data.prepare import prepare
 from benchmark.submission.anonymize import anonymize_kit, baseline_dir
-from benchmark.submission.format import read_info, volume_path
+from benchmark.submission.format import SubmissionInfo, read_info, volume_path, write_info
 from benchmark.submission.validate import ValidationConfig, validate_submission
 from tests.helpers import tiny_cohort
 
@@ -139,3 +139,17 @@ def test_quality_is_recorded_per_volume_and_failures_kept_apart(tmp_path, templa
     with pytest.raises(BenchmarkError, match="1 of 4 volumes could not be anonymised"):
         anonymize_kit(prepared, get_baseline("facemask"), out, "facemask", 1 << 28, show=False)
     assert not volume_path(out, ball).exists()  # the copy is gone with the copy stamp
+
+
+def test_submission_yaml_is_the_same_bytes_whatever_order_its_figures_came_in(tmp_path):
+    """The file enters the scored results' cache key: a warm run that reads the per-volume figures back from
+    disk (keys sorted) must write what the cold run wrote from fresh ones (keys as computed)."""
+    fresh = {"v2": {"metric": -0.5, "head_dice": 0.98}, "v1": {"structure": 0.4, "metric": -0.6}}
+    stored = {vid: dict(sorted(q.items())) for vid, q in sorted(fresh.items())}
+    paths = []
+    for name, quality in (("a", fresh), ("b", stored)):
+        (tmp_path / name).mkdir()
+        paths.append(write_info(tmp_path / name, SubmissionInfo("t", "s", "d", copied={"v9": "x", "v3": "y"},
+                                                                quality=quality)))
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert read_info(tmp_path / "a").quality == fresh
