@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def run(cfg: DictConfig) -> int:
     print(summary(prepared))
     stages["prepare"] = time.perf_counter() - t0
     t = time.perf_counter()
-    submissions = _anonymise_baselines(cfg, prepared) + [Path(s) for s in cfg.submissions]
+    made, refused = _anonymise_baselines(cfg, prepared)
+    submissions = made + [Path(s) for s in cfg.submissions]
     if not submissions:
         raise BenchmarkError("nothing to score: give baselines=[...] or submissions=[dir, ...]")
     stages["anonymise"] = time.perf_counter() - t
@@ -78,32 +80,42 @@ def run(cfg: DictConfig) -> int:
     stages["validate and score"] = time.perf_counter() - t
     t = time.perf_counter()
     lb = leaderboard_config(cfg)
-    board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb)
+    board = build_leaderboard(tracking_config(cfg.tracking), cfg.paths.leaderboard_dir, lb.split, lb,
+                              missing=refused)
     stages["leaderboard"] = time.perf_counter() - t
     print()
     print(terminal_table(board))
     print(f"\nleaderboard: {board / 'index.html'}  ({time.perf_counter() - t0:.0f} s: "
           + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
-    return 0
+    for name, reason in refused.items():
+        print(f"error: baseline '{name}' not scored: {reason}", file=sys.stderr)
+    return 2 if refused else 0
 
 
-def _anonymise_baselines(cfg: DictConfig, prepared) -> list[Path]:
-    """Each baseline's submission folder, written (or resumed); the none baseline always, first: the
-    reference, the attack's strength."""
+def _anonymise_baselines(cfg: DictConfig, prepared) -> tuple[list[Path], dict[str, str]]:
+    """Each baseline's submission folder, written (or resumed), and the baselines that refused volumes
+    (name -> reason: they are not scored, the others are; ``run`` then exits non-zero). The none baseline
+    always, first: the reference, the attack's strength; nothing is scored without it."""
     baselines = [REFERENCE_BASELINE] + [b for b in cfg.baselines if b != REFERENCE_BASELINE]
     if REFERENCE_BASELINE not in cfg.baselines:
         print(f"scoring the '{REFERENCE_BASELINE}' baseline too, as the reference (the attack's strength)")
     chosen = baseline_name(cfg) if cfg.get("baseline") is not None else None
-    folders = []
+    folders, refused = [], {}
     for name in baselines:
         out = baseline_dir(cfg.paths.submissions_dir, name)
         # the chosen baseline (run baseline=X ...) carries the command line's overrides (baseline.seed=...)
         baseline = (registry.build("baseline", node=cfg.baseline) if name == chosen
                     else registry.build("baseline", name))
-        anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers,
-                      sharding(cfg))
+        try:
+            anonymize_kit(prepared, baseline, out, name, cfg.limits.max_voxels, cfg.progress, cfg.workers,
+                          sharding(cfg))
+        except BenchmarkError as exc:  # volumes refused (listed by anonymize_kit): the other baselines go on
+            if name == REFERENCE_BASELINE:
+                raise
+            refused[name] = str(exc)
+            continue
         folders.append(out)
-    return folders
+    return folders, refused
 
 
 def _score_all(cfg: DictConfig, prepared, submissions: list[Path]) -> None:

@@ -20,8 +20,9 @@ from benchmark.leaderboard._ranking import FLOORS, POLICY, RANKING_KNOWLEDGE, bo
 from benchmark.tracking import TrackingConfig, client, runs, tracking_config
 
 def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test",
-                      lb_cfg: LeaderboardConfig | None = None) -> Path:
-    """Read the experiment's runs, rank the latest run of each submission, write the site; return ``out_dir``."""
+                      lb_cfg: LeaderboardConfig | None = None, missing: dict[str, str] | None = None) -> Path:
+    """Read the experiment's runs, rank the latest run of each submission, write the site; return ``out_dir``.
+    ``missing``: baselines this run could not make (name -> reason), said above the table and in the JSON."""
     tcfg = tracking_config(tracking_cfg)
     lb = lb_cfg or LeaderboardConfig(split=split)
     out_dir = Path(out_dir)
@@ -30,7 +31,8 @@ def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test
     board = {
         "title": lb.title, "experiment": tcfg.experiment, "tracking_uri": tcfg.uri, "split": split,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "policy": POLICY, "floors": list(FLOORS), "ranking_knowledge": RANKING_KNOWLEDGE, "notes": notes(rows),
+        "policy": POLICY, "floors": list(FLOORS), "ranking_knowledge": RANKING_KNOWLEDGE, "notes": notes(rows) + [MISSING_NOTE.format(who=k, why=v) for k, v in (missing or {}).items()],
+        "missing": dict(missing or {}),
         "reference": next(r for r in rows if r["reference"])["submission"],
         "attack_groups": group_order({g for r in rows for g in r["attacks"]}), "rows": rows,
     }
@@ -43,6 +45,10 @@ def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test
     remove_stale(out_dir, set(written))
     readable(written)
     return out_dir
+
+
+MISSING_NOTE = ("Not on this board: the baseline '{who}', which refused volumes in this run ({why}); its "
+                "earlier row, if any, is shown as it was tracked.")
 
 
 def write_pages(board: dict[str, Any], by_id: dict[str, Any], out_dir: Path, tcfg: TrackingConfig) -> list[Path]:

@@ -118,3 +118,22 @@ def test_same_named_submissions_get_their_own_output_folders():
 
     subs = [Path("a/team"), Path("b/team"), Path("c/team.tar.gz"), Path("d/team-2"), Path("other")]
     assert _output_names(subs) == ["team", "team-2", "team-3", "team-2-2", "other"]
+
+
+def test_a_baseline_that_refuses_volumes_is_reported_and_the_others_are_scored(tmp_path):
+    """Balls are not heads: facemask refuses every volume. The run still scores none, says on the leaderboard
+    which baseline is missing and why, and exits non-zero."""
+    cohort = tiny_cohort(tmp_path / "cohort", n_persons=4, sessions=2)
+    work = tmp_path / "work"
+    work.mkdir()
+    out = _cli(work, "run", "dataset=bids", f"dataset.root={cohort}", "baselines=[facemask]", "output_dir=outputs/r")
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "Traceback" not in out.stdout + out.stderr
+    assert "error: baseline 'facemask' not scored:" in out.stderr and "could not be anonymised" in out.stderr
+    assert (work / "outputs" / "r" / "baseline-none" / "results.json").is_file()
+    board = json.loads((work / "leaderboard" / "leaderboard.json").read_text())
+    assert set(board["missing"]) == {"facemask"}
+    assert [r["system"] for r in board["rows"]] == ["none"]
+    assert any("'facemask'" in n for n in board["notes"])
+    assert "Not on this board: the baseline &#x27;facemask&#x27;" in (work / "leaderboard" / "index.html").read_text() \
+        or "Not on this board: the baseline 'facemask'" in (work / "leaderboard" / "index.html").read_text()
