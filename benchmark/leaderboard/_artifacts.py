@@ -49,14 +49,19 @@ def renders_allowed(run, tcfg: TrackingConfig) -> bool:
     return tcfg.log_biometric_artifacts or run.data.tags.get("cohort.synthetic") == "true"
 
 
-def _files(c, run_id: str, tcfg: TrackingConfig, path: str | None = None, depth: int = 0) -> list[str]:
+def _files(base: str, tcfg: TrackingConfig, path: str = "", depth: int = 0) -> list[str]:
+    """The files under ``path`` of the artifact root ``base`` (not ``scores/``; three folders deep at most)."""
+    from mlflow.artifacts import list_artifacts
+
     out = []
-    for a in retry(lambda: c.list_artifacts(run_id, path), "list artifacts", tcfg):
+    uri = f"{base}/{path}" if path else base
+    for a in retry(lambda: list_artifacts(artifact_uri=uri, tracking_uri=tcfg.uri), "list artifacts", tcfg):
+        rel = f"{path}/{Path(a.path).name}" if path else Path(a.path).name
         if a.is_dir:
-            if depth < 3 and Path(a.path).parts[0] != "scores":
-                out += _files(c, run_id, tcfg, a.path, depth + 1)
+            if depth < 3 and Path(rel).parts[0] != "scores":
+                out += _files(base, tcfg, rel, depth + 1)
         else:
-            out.append(a.path)
+            out.append(rel)
     return out
 
 
@@ -69,16 +74,21 @@ def _wanted(p: str, renders: bool) -> bool:
     return p in ("results.json", "validation/validation.json") or (top == UTILITY and p.endswith(".tsv"))
 
 
-def run_details(c, run, row: dict[str, Any], out_dir: Path, tcfg: TrackingConfig) -> Details:
+def run_details(run, row: dict[str, Any], out_dir: Path, tcfg: TrackingConfig) -> Details:
     """Copy the run's plots (and renders, where allowed) into ``out_dir/img/<submission>/``; read the rest."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar per file
     allowed = renders_allowed(run, tcfg)
     d = Details(renders_note="" if allowed else "not shown: the cohort is not the synthetic one (renders of "
                 "real persons are published only with tracking.log_biometric_artifacts=true)")
-    paths = [p for p in _files(c, row["run_id"], tcfg) if _wanted(p, allowed)]
+    from mlflow.artifacts import download_artifacts
+
+    # by the run's artifact URI: a runs:/ URI would look the run up again for every file (~30 ms each)
+    base = run.info.artifact_uri.rstrip("/")
+    paths = [p for p in _files(base, tcfg) if _wanted(p, allowed)]
     with tempfile.TemporaryDirectory(prefix="leaderboard-") as tmp:
         for p in paths:
-            local = Path(retry(lambda: c.download_artifacts(row["run_id"], p, tmp), "download artifact", tcfg))
+            local = Path(retry(lambda: download_artifacts(artifact_uri=f"{base}/{p}", dst_path=tmp,
+                                                          tracking_uri=tcfg.uri), "download artifact", tcfg))
             if p == "results.json":
                 d.results = json.loads(local.read_text())
             elif p == "validation/validation.json":

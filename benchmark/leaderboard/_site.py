@@ -17,7 +17,7 @@ from benchmark.leaderboard._artifacts import page_path, remove_stale, run_detail
 from benchmark.leaderboard._submission import dice_histogram, submission_html
 from benchmark.leaderboard._tradeoff import plotted, tradeoff_plot
 from benchmark.leaderboard._ranking import FLOORS, POLICY, RANKING_KNOWLEDGE, board_rows, group_order, notes
-from benchmark.tracking import TrackingConfig, client, runs, tracking_config
+from benchmark.tracking import TrackingConfig, runs, tracking_config
 
 def build_leaderboard(tracking_cfg: Any, out_dir: str | Path, split: str = "test",
                       lb_cfg: LeaderboardConfig | None = None, missing: dict[str, str] | None = None) -> Path:
@@ -53,12 +53,12 @@ MISSING_NOTE = ("Not on this board: the baseline '{who}', which refused volumes 
 
 def write_pages(board: dict[str, Any], by_id: dict[str, Any], out_dir: Path, tcfg: TrackingConfig) -> list[Path]:
     """Each tracked row's page and the images it shows (``row["plots"]``, ``row["page"]``); return the files."""
-    c, written = client(tcfg), []
+    written = []
     for r in board["rows"]:
         if not r["run_id"]:
             continue
         run = by_id[r["run_id"]]
-        d = run_details(c, run, r, out_dir, tcfg)
+        d = run_details(run, r, out_dir, tcfg)
         r["plots"], r["page"] = d.plots, page_path(r)
         hist = dice_histogram(d.volumes, out_dir / "img" / safe_name(r["submission"]) / "dice_histogram")
         metrics = {k: float(v) for k, v in run.data.metrics.items()}

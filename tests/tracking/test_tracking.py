@@ -133,6 +133,13 @@ def test_log_results_into_a_real_server(mlflow_server, tmp_path):
         assert json.loads(val_back.read_text())["ok"] is True
     # the artifacts went through the server into its own destination
     assert list((server_dir / "artifacts").rglob("det_photo2mri.png"))
+    # and the leaderboard reads them back through the server (by the run's mlflow-artifacts: URI)
+    from benchmark.leaderboard._artifacts import run_details
+
+    d = run_details(c.get_run(ids[1]), {"run_id": ids[1], "submission": "acme/blur"}, tmp_path / "site", tcfg)
+    assert sorted(Path(p).name for p in d.plots) == ["plots_det_mri2mri.png", "plots_det_photo2mri.png"]
+    assert (tmp_path / "site" / d.plots[0]).read_bytes().startswith(b"\x89PNG det")
+    assert d.validation["ok"] is True and d.results["submission"]["system"] == "blur"
 
     # a submission that failed validation: runs without metrics, tagged with the reason
     failed = {"submission": {"team": "bad", "system": "broken"}, "splits": {}}
