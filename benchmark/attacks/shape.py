@@ -159,7 +159,7 @@ class ShapeAttack(VolumetricAttack):
         dr, dt, _ = trimmed_icp(fine, grid, self.keep, self.iterations)
         r, t = dr @ r, dr @ t + dt
         polish = points[:: max(1, len(points) // self.polish_points)] @ r.T + t
-        dr, dt, rms = trimmed_icp(polish, tree, self.keep, self.iterations)
+        dr, dt, rms = trimmed_icp(polish, tree, self.keep, self.iterations, tol=0.01)  # as in compare
         r, t = dr @ r, dr @ t + dt
         return points @ r.T + t, rms
 
