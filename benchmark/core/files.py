@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -60,13 +61,27 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+_DIGESTS: dict[tuple, str] = {}  # (device, inode, size, mtime_ns) -> digest, for this process
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes; remembered for the process while the file's device, inode, size and
+    modification time (ns) are unchanged and the file was last written more than 2 s before it was read
+    (a run hashes each volume for several cache keys)."""
+    st = os.stat(path)
+    stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if stamp in _DIGESTS:
+        return _DIGESTS[stamp]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if time.time_ns() - st.st_mtime_ns > 2_000_000_000:  # a file written in the last 2 s may change again
+        if len(_DIGESTS) >= 100_000:  # within the clock's granularity (git's "racily clean" files)
+            _DIGESTS.clear()
+        _DIGESTS[stamp] = digest
+    return digest
 
 
 def config_hash(obj: Any) -> str:
