@@ -42,8 +42,9 @@ class NearestGrid:
     """Nearest-point queries against a fixed cloud in O(1): every cell of a grid (``spacing`` mm, ``margin`` mm
     around the cloud) holds the index of a cloud point in the occupied cell nearest to it (the feature transform
     of an exact Euclidean distance transform, Maurer et al., PAMI 2003, as scipy computes it). The point found
-    is at most two cell diagonals farther than the true nearest one (median error ~0.04 mm on a head); the distance returned is the exact distance to it.
-    Queries outside the grid take the nearest border cell's point. Same interface as a k-d tree's ``query``."""
+    is at most two cell diagonals farther than the true nearest one (median error ~0.04 mm on a head); the
+    distance returned is the exact distance to it. Queries outside the grid take the nearest border cell's
+    point. Same interface as a k-d tree's ``query``."""
 
     def __init__(self, points: np.ndarray, spacing: float = 1.5, margin: float = 30.0) -> None:
         self.data = np.asarray(points, np.float64)

@@ -112,9 +112,9 @@ class ShapeAttack(VolumetricAttack):
     """Options: points (surface points per volume), keep (fraction of ICP pairs kept in the fit to the
     reference), match_keep (the same in the pairwise fit of a trial), match_points (the trial's points
     used in the pairwise fit, evenly strided), match_iterations (its ICP iterations), iterations (ICP,
-    per stage of the fit to the reference),
-    max_points (surface points of the reference fit's fine stage, evenly subsampled; the coarse stage
-    uses a tenth), polish_points (the same for its last stage, on exact nearest points), views (turns of the aligned head, see the module)."""
+    per stage of the fit to the reference), max_points (surface points of the reference fit's fine
+    stage, evenly subsampled; the coarse stage uses a tenth), polish_points (the same for its last stage,
+    on exact nearest points), views (turns of the aligned head, see the module)."""
 
     name: str = "shape"
     points: int = 3000
@@ -132,11 +132,14 @@ class ShapeAttack(VolumetricAttack):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.points < 100 or not 0.3 <= min(self.keep, self.match_keep) <= max(self.keep, self.match_keep) <= 1.0 \
-                or min(self.iterations, self.match_iterations, self.match_points) < 1:
+                or min(self.iterations, self.match_iterations, self.match_points, self.max_points,
+                       self.polish_points) < 1:
             raise BenchmarkError(f"attack '{self.name}': need points >= 100, 0.3 <= keep, match_keep <= 1, "
-                                 f"iterations, match_iterations, match_points >= 1; got points={self.points}, "
-                                 f"keep={self.keep}, match_keep={self.match_keep}, iterations={self.iterations}, "
-                                 f"match_iterations={self.match_iterations}, match_points={self.match_points}")
+                                 f"iterations, match_iterations, match_points, max_points, polish_points >= 1; "
+                                 f"got points={self.points}, keep={self.keep}, match_keep={self.match_keep}, "
+                                 f"iterations={self.iterations}, match_iterations={self.match_iterations}, "
+                                 f"match_points={self.match_points}, max_points={self.max_points}, "
+                                 f"polish_points={self.polish_points}")
 
     def prepare(self) -> "ShapeAttack":
         reference()
@@ -150,7 +153,7 @@ class ShapeAttack(VolumetricAttack):
         best = None
         for basis in (frame_of(surface.pose)[0], RAS_FRAME):
             points = (surface.points - centre) @ basis
-            coarse = points[:: max(1, len(points) // (self.max_points // 10))]
+            coarse = points[:: max(1, len(points) // max(1, self.max_points // 10))]
             r, t, rms = trimmed_icp(coarse, grid, self.keep, self.iterations)
             if best is None or rms < best[0]:
                 best = (rms, points, r, t)

@@ -33,9 +33,10 @@ def test_built_by_name_and_mri2mri_only(name):
         attack.embed_photo(np.zeros((64, 64, 3), np.uint8))
 
 
-def test_bad_option_is_refused():
-    with pytest.raises(BenchmarkError, match="keep"):
-        get_attack("shape", keep=0.1)
+@pytest.mark.parametrize("option", [{"keep": 0.1}, {"polish_points": 0}, {"max_points": 0}, {"match_points": 0}])
+def test_bad_option_is_refused(option):
+    with pytest.raises(BenchmarkError, match=f"{next(iter(option))}="):
+        get_attack("shape", **option)
 
 
 def test_kabsch_and_icp_recover_a_rigid_motion():

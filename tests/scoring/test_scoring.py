@@ -31,10 +31,12 @@ def _cli(args, **kw):
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, content_cache):
     root = tmp_path_factory.mktemp("scoring")
-    content_cache(root / "cacheA")  # deepbet's masks of the trial volumes (utility) shared with the session
+    content_cache(root / "cacheA")  # deepbet's masks and registrations of the volumes shared with the session
+    # 7 test persons (3 men: attribute inference cross-fits with two of each sex in every training fold), a
+    # pool of 5; the first ten persons are the session's small cohort's (persons do not depend on n_persons)
     common = [f"paths.prepared_dir={root / 'prepared'}", f"paths.submissions_dir={root / 'submissions'}",
-              "dataset.n_persons=15", "dataset.photos=3", "splits.test=0.75", "splits.dev=0.0", "splits.train=0.25", f"dataset.cache_dir={root / 'datasets'}",
-              "progress=false"]
+              "dataset.n_persons=12", "dataset.sessions=2", "dataset.photos=2", "splits.test=0.6",
+              "splits.dev=0.0", "splits.train=0.4", f"dataset.cache_dir={root / 'datasets'}", "progress=false"]
     out = _cli(["anonymize", "baseline=none", f"paths.cache_dir={root / 'cache0'}", *common])
     assert out.returncode == 0, out.stderr
     return root, common, Path(out.stdout.strip().splitlines()[-1])
