@@ -70,6 +70,25 @@ def test_pretrained_backend_is_the_inner_attack():
     assert scorer.score(e, t, ORIGINAL) == pytest.approx(inner.similarity(e, t))
 
 
+def test_snorm_scores_each_cohort_once_per_enrollment_and_per_trial():
+    """S-norm's cohort scores are the costly part (one comparison each, an ICP fit for ``shape``): each
+    enrollment meets the anonymised cohort once and each trial the enrollment-domain cohort once."""
+    items = _pool(n_persons=4)
+    inner = _inner()
+    calls = []
+    real = inner.similarity
+    inner.similarity = lambda a, b: calls.append(1) or real(a, b)
+    backend = fit_backend(items, shift=False, snorm=True)
+    enrol = [it.template for it in items if it.domain == ORIGINAL]
+    trials = [it.template for it in items if it.domain == ANONYMISED]
+    scorer = BackendScorer(inner, backend)
+    scores = [scorer.score(e, t, ORIGINAL) for e in enrol for t in trials]
+    cohort_calls = len(enrol) * len(backend.cohort[ANONYMISED]) + len(trials) * len(backend.cohort[ORIGINAL])
+    assert len(calls) == len(enrol) * len(trials) + cohort_calls
+    fresh = BackendScorer(inner, backend)  # nothing cached: the same score
+    assert fresh.score(enrol[-1], trials[-1], ORIGINAL) == scores[-1]
+
+
 def test_head_starts_at_identity_and_is_seeded():
     items = _pool(n_persons=6)
     ft = FinetuneConfig(epochs=4, eval_every=2)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -130,9 +130,11 @@ class BackendScorer:
         return float(self.inner.similarity(self._map(e, enroll_domain, enroll_domain),
                                            self._map(t, ANONYMISED, enroll_domain)))
 
-    def _cohort_stats(self, key: tuple, scores: list[float]) -> tuple[float, float]:
+    def _cohort_stats(self, key: tuple, scores: Callable[[], list[float]]) -> tuple[float, float]:
+        """Mean and standard deviation of ``scores()``, computed once per key (the cohort scores are
+        the costly part: one comparison per cohort member)."""
         if key not in self._stats:
-            s = np.asarray(scores, np.float64)
+            s = np.asarray(scores(), np.float64)
             self._stats[key] = (float(s.mean()), float(max(s.std(), 1e-6)))
         return self._stats[key]
 
@@ -145,8 +147,10 @@ class BackendScorer:
         if len(anon) < 2 or len(enr) < 2:
             return s
         self._maps.setdefault(("keep", id(e), id(t)), (e, t))  # ids stay valid while their stats are cached
-        me, se = self._cohort_stats(("e", id(e), enroll_domain), [self._raw(e, c, enroll_domain) for c in anon])
-        mt, st = self._cohort_stats(("t", id(t), enroll_domain), [self._raw(c, t, enroll_domain) for c in enr])
+        me, se = self._cohort_stats(("e", id(e), enroll_domain),
+                                    lambda: [self._raw(e, c, enroll_domain) for c in anon])
+        mt, st = self._cohort_stats(("t", id(t), enroll_domain),
+                                    lambda: [self._raw(c, t, enroll_domain) for c in enr])
         return 0.5 * ((s - me) / se + (s - mt) / st)
 
 
