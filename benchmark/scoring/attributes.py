@@ -72,6 +72,35 @@ def _age_model(seed: int):
     return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
 
 
+class RowSpan:
+    """``x`` -> its coordinates in the span of the training rows (orthonormal basis ``V`` from the SVD).
+
+    An L2-penalised linear model's weights lie in that span (at the optimum ``w = -C X^T g``, the
+    representer theorem), so a model fitted on ``x V`` scores every ``x`` as one fitted on ``x``, with
+    ``rank(X)`` features instead of ``D``: the 9,000-D ``shape`` descriptors of a few dozen persons fit in
+    a fraction of the time. A scikit-learn transformer (``fit`` / ``transform``).
+    """
+
+    def fit(self, x: np.ndarray, y: Optional[np.ndarray] = None) -> "RowSpan":
+        x = np.asarray(x, np.float64)
+        _, s, vt = np.linalg.svd(x, full_matrices=False)
+        tol = (s.max() if s.size else 0.0) * max(x.shape) * np.finfo(np.float64).eps
+        self.basis_ = vt[s > tol].T
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, np.float64) @ self.basis_
+
+    def fit_transform(self, x: np.ndarray, y: Optional[np.ndarray] = None) -> np.ndarray:
+        return self.fit(x, y).transform(x)
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {}
+
+    def set_params(self, **params) -> "RowSpan":
+        return self
+
+
 def _class_model(seed: int, min_class: int, n_classes: int = 2):
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
@@ -79,7 +108,7 @@ def _class_model(seed: int, min_class: int, n_classes: int = 2):
     from sklearn.preprocessing import StandardScaler
 
     cv = StratifiedKFold(n_splits=min(5, min_class), shuffle=True, random_state=seed)
-    return make_pipeline(StandardScaler(), LogisticRegressionCV(
+    return make_pipeline(StandardScaler(), RowSpan(), LogisticRegressionCV(
         Cs=CS, cv=cv, class_weight="balanced", scoring="balanced_accuracy",
         solver="liblinear" if n_classes == 2 else "lbfgs", max_iter=5000,
         random_state=seed))

@@ -111,3 +111,30 @@ def test_unknown_attributes_leave_those_persons_out_with_a_message():
     assert "age_mae" in got and "sex_accuracy" in got  # the others are still scored
     assert "age: 4 person(s) with an unknown age (n/a) left out" in messages
     assert "sex: 4 person(s) with an unknown sex (n/a) left out" in messages
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_row_span_coordinates_give_the_same_classifier(n_classes):
+    """Far more features than persons: the L2-penalised fit on the training rows' span coordinates scores
+    like the fit on the features themselves (the representer theorem), with rank(X) features."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from benchmark.scoring.attributes import RowSpan
+
+    rng = np.random.default_rng(n_classes)
+    labels = np.array(list("abcd"))[:n_classes]
+    y = labels[rng.permutation(np.resize(np.arange(n_classes), 24))]
+    centres = rng.normal(size=(n_classes, 2000))
+    x = 0.3 * centres[np.searchsorted(labels, y)] + rng.normal(size=(24, 2000))
+    test = rng.normal(size=(10, 2000))
+    span = RowSpan().fit(x)
+    assert span.basis_.shape == (2000, 24) and np.allclose(span.basis_.T @ span.basis_, np.eye(24))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = LogisticRegression(C=0.01, tol=1e-10, max_iter=10000).fit(x, y)
+        reduced = make_pipeline(RowSpan(), LogisticRegression(C=0.01, tol=1e-10, max_iter=10000)).fit(x, y)
+    assert np.allclose(full.decision_function(test), reduced.decision_function(test), atol=1e-5)
+    assert np.array_equal(full.predict(test), reduced.predict(test))
