@@ -76,7 +76,7 @@ def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> R
 
 def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
               limits) -> tuple[Path, Results]:
-    report = validate_submission(submission, prepared.kit, limits)
+    report = validate_submission(submission, prepared.kit, limits, cfg.paths.cache_dir)
     write_report(report, report_path(submission, limits))
     team = report.team or submission.name
     system = report.system or "?"
@@ -111,7 +111,7 @@ def provenance(cfg: DictConfig, prepared: Prepared) -> Provenance:
 def _score_reference(cfg: DictConfig, prepared: Prepared, none_dir: Path, entry: str) -> tuple[Optional[Results], str]:
     """Score the none submission (validated against the kit) without plots into cache entry ``entry``;
     (results, why not)."""
-    report = validate_submission(none_dir, prepared.kit, validation_config(cfg))
+    report = validate_submission(none_dir, prepared.kit, validation_config(cfg), cfg.paths.cache_dir)
     if not report.ok:
         return None, f"the reference submission {none_dir} is not valid for this cohort: {report.reason()}"
     ref_cfg = OmegaConf.merge(cfg, {"scoring": {"plots": False, "reference": False}})

@@ -59,7 +59,7 @@ def source_files(module: str, project: tuple[str, ...] = PROJECT) -> tuple[tuple
         seen[name] = path
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a.b runs a/__init__.py
-        todo += _imports(ast.parse(path.read_bytes()), name, path.name == "__init__.py", project)
+        todo += _imports(_parsed(path, path.stat().st_mtime_ns), name, path.name == "__init__.py", project)
     return tuple(sorted(seen.items()))
 
 
@@ -74,8 +74,14 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 @functools.lru_cache(maxsize=None)
+def _parsed(path: Path, mtime_ns: int) -> ast.AST:
+    """The file's syntax tree without docstrings, parsed once per process (imports and hash both read it)."""
+    return _strip_docstrings(ast.parse(path.read_bytes()))
+
+
+@functools.lru_cache(maxsize=None)
 def _file_hash(path: Path, mtime_ns: int) -> str:
-    tree = _strip_docstrings(ast.parse(path.read_bytes()))
+    tree = _parsed(path, mtime_ns)
     return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 
 

@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 from benchmark.core.config import ValidationConfig, typed
 from benchmark.data.volume import check_data, read_header
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.files import write_json
+from benchmark.core.files import atomic_path, sha256_file, write_json
 from benchmark.submission.format import read_info
 from benchmark.submission.unpack import is_archive, unpack_archive
 
@@ -40,6 +40,8 @@ GB = 10**9
 REPORT_NAME = "validation.json"
 INFO_NAME = "submission.yaml"
 VOLUME_SUFFIX = ".nii.gz"
+VALIDATED_STAGE = "validated"  # the cache folder of volumes whose voxel data passed the check
+DATA_CHECK_VERSION = 1  # part of that cache's key: bump when the data check changes
 #: team and system names end up in paths, MLflow tags and the leaderboard
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -134,11 +136,14 @@ def _strip_path(exc: BenchmarkError) -> str:
 
 
 def validate_submission(submission: str | os.PathLike, kit_dir: str | os.PathLike,
-                        limits: ValidationConfig | None = None) -> ValidationReport:
+                        limits: ValidationConfig | None = None,
+                        cache_dir: str | os.PathLike | None = None) -> ValidationReport:
     """Check a submission folder or archive against the kit (``ids.txt`` and the received volumes).
 
     An archive is unpacked into ``limits.unpack_dir`` (kept, e.g. for scoring) or a temporary folder
     (removed before returning). Returns the report; ``report.ok`` is True only when nothing is wrong.
+    ``cache_dir``: where a volume whose voxel data passed the check is remembered by content (its and
+    the kit volume's SHA-256, the data limits): a rerun reads its header and grid again, not every voxel.
     """
     limits = limits or ValidationConfig()
     kit_dir = Path(kit_dir)
@@ -153,7 +158,7 @@ def validate_submission(submission: str | os.PathLike, kit_dir: str | os.PathLik
         report.errors.append(f"{submission} not found")
         return report
     if submission.is_dir():
-        _check_folder(submission, ids, kit_dir, limits, report)
+        _check_folder(submission, ids, kit_dir, limits, report, cache_dir)
         return report
     if not is_archive(submission):
         report.errors.append(f"{submission.name} is neither a folder nor an archive (.zip, .tar.gz, .tgz, .tar)")
@@ -174,7 +179,7 @@ def validate_submission(submission: str | os.PathLike, kit_dir: str | os.PathLik
             return report
         report.warnings += unpacked.notes
         report.root = str(unpacked.root)
-        _check_folder(unpacked.root, ids, kit_dir, limits, report)
+        _check_folder(unpacked.root, ids, kit_dir, limits, report, cache_dir)
         if unpacked.root != unpacked.target:
             for p in unpacked.target.iterdir():
                 if p != unpacked.root:
@@ -188,7 +193,7 @@ def validate_submission(submission: str | os.PathLike, kit_dir: str | os.PathLik
 
 
 def _check_folder(root: Path, ids: list[str], kit_dir: Path, limits: ValidationConfig,
-                  report: ValidationReport) -> None:
+                  report: ValidationReport, cache_dir: str | os.PathLike | None = None) -> None:
     found = _walk(root, set(ids), report)
     extra = [f for f in report.files if f.status == "extra"]
     if extra and limits.ignore_extra:  # scoring from a dev kit: the volumes it does not list are not read
@@ -198,7 +203,7 @@ def _check_folder(root: Path, ids: list[str], kit_dir: Path, limits: ValidationC
     if report.total_bytes > limits.max_total_gb * GB:
         report.errors.append(f"the submission holds {_size(report.total_bytes)}, over the limit of "
                              f"{_size(limits.max_total_gb * GB)} (validation.max_total_gb={limits.max_total_gb:g})")
-    entries = _check_ids(ids, found, kit_dir, limits)
+    entries = _check_ids(ids, found, kit_dir, limits, cache_dir)
     report.n_ok = sum(e.ok for e in entries)
     report.files = entries + ([FileEntry(INFO_NAME, INFO_NAME, "ok")] if info_ok else []) + report.files
     report.ok = report.n_errors == 0
@@ -282,7 +287,7 @@ def _check_info(root: Path, report: ValidationReport) -> bool:
 
 
 def _check_ids(ids: list[str], found: dict[str, tuple[Path, int]], kit_dir: Path,
-               limits: ValidationConfig) -> list[FileEntry]:
+               limits: ValidationConfig, cache_dir: str | os.PathLike | None = None) -> list[FileEntry]:
     """Every id of the kit: present, within the size limit, then header, grid and data (in threads)."""
     max_file = limits.max_file_mb * MB
 
@@ -294,7 +299,7 @@ def _check_ids(ids: list[str], found: dict[str, tuple[Path, int]], kit_dir: Path
         if size > max_file:
             return FileEntry(vid, rel, "too_large", f"{_size(size)}, over the limit of "
                              f"{_size(max_file)} per file (validation.max_file_mb={limits.max_file_mb:g})")
-        return _check_volume(vid, rel, path, kit_dir, limits)
+        return _check_volume(vid, rel, path, kit_dir, limits, cache_dir)
 
     workers = max(1, int(limits.workers))
     if workers > 1:
@@ -303,7 +308,17 @@ def _check_ids(ids: list[str], found: dict[str, tuple[Path, int]], kit_dir: Path
     return [check(v) for v in ids]
 
 
-def _check_volume(vid: str, rel: str, path: Path, kit_dir: Path, limits: ValidationConfig) -> FileEntry:
+def _data_checked(path: Path, ref_path: Path, limits: ValidationConfig, cache_dir) -> Path | None:
+    """The marker of a volume whose voxel data passed the check (None without a cache): keyed by its and the
+    kit volume's content and by the limits the check applies."""
+    if cache_dir is None:
+        return None
+    key = f"{sha256_file(path)[:32]}-{sha256_file(ref_path)[:16]}-{DATA_CHECK_VERSION}-{limits.max_voxels}"
+    return Path(cache_dir) / VALIDATED_STAGE / f"{key}.ok"
+
+
+def _check_volume(vid: str, rel: str, path: Path, kit_dir: Path, limits: ValidationConfig,
+                  cache_dir: str | os.PathLike | None = None) -> FileEntry:
     try:
         img = read_header(path, limits.max_voxels)
     except BenchmarkError as exc:
@@ -322,7 +337,8 @@ def _check_volume(vid: str, rel: str, path: Path, kit_dir: Path, limits: Validat
         return FileEntry(vid, rel, "grid", f"affine differs from the received volume's by up to {diff:.4g} mm "
                          f"(tolerance validation.affine_atol={limits.affine_atol:g}); keep the received "
                          "affine (do not reorient or resample)")
-    if limits.check_data:
+    marker = _data_checked(path, ref_path, limits, cache_dir) if limits.check_data else None
+    if limits.check_data and not (marker is not None and marker.is_file()):
         try:
             data = np.asanyarray(img.dataobj)
         except (OSError, EOFError, zlib.error, ValueError, TypeError, MemoryError) as exc:
@@ -336,6 +352,9 @@ def _check_volume(vid: str, rel: str, path: Path, kit_dir: Path, limits: Validat
             check_data(data)
         except BenchmarkError as exc:
             return FileEntry(vid, rel, "data", _strip_path(exc))
+        if marker is not None:
+            with atomic_path(marker) as tmp:
+                tmp.write_bytes(b"")
     return FileEntry(vid, rel, "ok")
 
 

@@ -108,6 +108,26 @@ def test_good_archives_are_valid(tree, kit, tmp_path, fmt):
 
 # ------------------------------------------------------------------------------------------ bad volumes
 
+def test_data_check_remembered_by_content(tree, kit, tmp_path, monkeypatch):
+    """With a cache, a volume whose voxels passed is not read again; a changed (NaN) copy is."""
+    import benchmark.submission.validate as V
+
+    sub = bad(tree, kit, "cached")
+    reads = []
+    real = V.check_data
+    monkeypatch.setattr(V, "check_data", lambda data: reads.append(1) or real(data))
+    assert validate_submission(sub, kit, cache_dir=tmp_path).ok and len(reads) == len(IDS)
+    assert len(list((tmp_path / V.VALIDATED_STAGE).glob("*.ok"))) == len(IDS)
+    assert validate_submission(sub, kit, cache_dir=tmp_path).ok and len(reads) == len(IDS)  # nothing read
+    data = ball_volume(seed=1).astype(np.float32)
+    data[3, 4, 5] = np.nan
+    write_nifti(vol(sub), data, AFFINE)
+    os.utime(vol(sub), (1, 1))  # an old file: its hash may be remembered, by inode, size and time
+    msg = only_error(validate_submission(sub, kit, cache_dir=tmp_path))
+    assert "NaN or Inf" in msg and len(reads) == len(IDS) + 1
+    assert validate_submission(sub, kit).ok is False  # without a cache: the full check
+
+
 def test_truncated_gzip(tree, kit):
     sub = bad(tree, kit, "truncated")
     raw = vol(sub).read_bytes()
