@@ -86,7 +86,8 @@ def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pa
         add_reference(cfg, prepared, results)  # none's figures, same keys
         for split in results.splits:  # the submission page's renders: synthetic persons only, unless asked
             write_renders(prepared, Path(report.root or submission), out_dir, split, leaderboard_config(cfg).renders,
-                          tracking_config(cfg.tracking).log_biometric_artifacts, cfg.limits.max_voxels)
+                          tracking_config(cfg.tracking).log_biometric_artifacts, cfg.limits.max_voxels,
+                          cfg.paths.cache_dir)
         results.submission.path = str(submission)  # the archive, not its scratch folder
         results.validation = Validation(True)
     else:

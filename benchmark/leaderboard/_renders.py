@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.files import write_bytes
+from benchmark.core.files import config_hash, sha256_file, write_bytes
+from benchmark.core.provenance import code_hash
 from benchmark.data.prepared import Prepared
 from benchmark.data.synthetic import png_bytes
 from benchmark.data.volume import load_volume
@@ -58,14 +59,25 @@ def _column(original: Path, defaced: Path, max_voxels: int) -> np.ndarray:
 
 
 def write_renders(prepared: Prepared, submission: Path, out_dir: Path, split: str, n: int, real_allowed: bool,
-                  max_voxels: int) -> list[Path]:
+                  max_voxels: int, cache_dir: str | Path | None = None) -> list[Path]:
     """``out_dir/renders/<split>/defaced_beside_original.png`` (top row the originals, bottom row the
     submitted volumes) for ``n`` persons of ``split``; nothing unless the cohort is synthetic or
-    ``real_allowed`` (``tracking.log_biometric_artifacts``). Returns the files written."""
+    ``real_allowed`` (``tracking.log_biometric_artifacts``). Returns the files written. With ``cache_dir``
+    and a synthetic cohort, the picture is kept by the content of its volumes and the rendering code
+    (``<cache_dir>/renders/``), so a rerun copies it; renders of real persons are never kept."""
     if n <= 0 or not (prepared.synthetic or real_allowed):
         return []
     pairs = render_pairs(prepared, split, n)
     if not pairs:
         return []
-    strip = np.concatenate([_column(orig, volume_path(submission, vid), max_voxels) for vid, orig in pairs], 1)
-    return [write_bytes(out_dir / RENDERS / split / "defaced_beside_original.png", png_bytes(strip))]
+    columns = [(orig, volume_path(submission, vid)) for vid, orig in pairs]
+    kept = None
+    if cache_dir is not None and prepared.synthetic:
+        files = [sha256_file(p) if p.is_file() else str(p) for pair in columns for p in pair]
+        kept = Path(cache_dir) / RENDERS / f"{config_hash([files, TILE, max_voxels, code_hash(__name__)])}.png"
+        if kept.is_file():
+            return [write_bytes(out_dir / RENDERS / split / "defaced_beside_original.png", kept.read_bytes())]
+    data = png_bytes(np.concatenate([_column(orig, defaced, max_voxels) for orig, defaced in columns], 1))
+    if kept is not None:
+        write_bytes(kept, data)
+    return [write_bytes(out_dir / RENDERS / split / "defaced_beside_original.png", data)]

@@ -46,6 +46,30 @@ def test_renders_only_for_the_synthetic_cohort(tmp_path):
     assert write_renders(bids, bids.kit, tmp_path / "asked", "test", 1, True, MAX_VOXELS)
 
 
+def test_synthetic_renders_kept_by_content_and_real_ones_never(tmp_path, monkeypatch):
+    import benchmark.leaderboard._renders as R
+
+    bids = _bids(tmp_path)
+    drawn = []
+    real = R._column
+    monkeypatch.setattr(R, "_column", lambda *a: drawn.append(1) or real(*a))
+    # real persons (asked for): drawn, never kept
+    assert not bids.synthetic
+    assert write_renders(bids, bids.kit, tmp_path / "c", "test", 1, True, MAX_VOXELS, tmp_path / "cache-real")
+    assert drawn and not (tmp_path / "cache-real").exists()
+    drawn.clear()
+    meta = json.loads((bids.root / "dataset.json").read_text())
+    meta["dataset"]["_target_"] = SYNTHETIC_TARGET
+    (bids.root / "dataset.json").write_text(json.dumps(meta))
+    synthetic = Prepared(bids.root, bids.dataset, bids.splits)
+    cache = tmp_path / "cache"
+    (first,) = write_renders(synthetic, bids.kit, tmp_path / "a", "test", 2, False, MAX_VOXELS, cache)
+    n = len(drawn)
+    (again,) = write_renders(synthetic, bids.kit, tmp_path / "b", "test", 2, False, MAX_VOXELS, cache)
+    assert n >= 1 and len(drawn) == n and again.read_bytes() == first.read_bytes()  # copied, not drawn
+    assert len(list((cache / RENDERS).glob("*.png"))) == 1
+
+
 def _logged(tmp_path, name: str, synthetic: bool, folder) -> TrackingConfig:
     tcfg = TrackingConfig(uri=sqlite_store(tmp_path / name), experiment=name)
     results = {**results_for("acme", "x", splits=("test",)),
