@@ -73,13 +73,12 @@ def seal_cut(out: np.ndarray, box: tuple[slice, ...], cut: np.ndarray, zooms: np
     coarse = out[::step[0], ::step[1], ::step[2]].astype(np.float32)
     threshold = otsu_threshold(coarse)
     labels, n = ndimage.label(coarse > threshold)
-    if n == 0:
-        return
-    tissue = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))  # the head, not specks of noise
-    if tissue.sum() < 4:
-        return
-    level = float(np.quantile(coarse[tissue], quantile))
+    tissue = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:])) if n else labels > 0  # not specks
     points = np.argwhere(tissue) * step * zooms
+    if len(points) < 4 or np.linalg.matrix_rank(points - points.mean(0)) < 3:
+        raise BenchmarkError("facemask: no head to seal the cut against (its tissue above Otsu's threshold "
+                             "spans no volume)")
+    level = float(np.quantile(coarse[tissue], quantile))
     hull = Delaunay(points[ConvexHull(points).vertices])  # inside the hull: in one of its simplices
     # the distance to the cut on a grid of about 1 mm (exact enough for a seal a few mm deep)
     f = np.maximum(1, np.floor(1.0 / zooms)).astype(int)
