@@ -71,13 +71,14 @@ def write_renders(prepared: Prepared, submission: Path, out_dir: Path, split: st
     if not pairs:
         return []
     columns = [(orig, volume_path(submission, vid)) for vid, orig in pairs]
+    target = out_dir / RENDERS / split / "defaced_beside_original.png"
     kept = None
     if cache_dir is not None and prepared.synthetic:
         files = [sha256_file(p) if p.is_file() else str(p) for pair in columns for p in pair]
         kept = Path(cache_dir) / RENDERS / f"{config_hash([files, TILE, max_voxels, code_hash(__name__)])}.png"
         if kept.is_file():
-            return [write_bytes(out_dir / RENDERS / split / "defaced_beside_original.png", kept.read_bytes())]
+            return [write_bytes(target, kept.read_bytes())]
     data = png_bytes(np.concatenate([_column(orig, defaced, max_voxels) for orig, defaced in columns], 1))
     if kept is not None:
         write_bytes(kept, data)
-    return [write_bytes(out_dir / RENDERS / split / "defaced_beside_original.png", data)]
+    return [write_bytes(target, data)]
