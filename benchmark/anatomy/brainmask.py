@@ -75,6 +75,20 @@ def _deepbet(no_gpu: bool):
                                bbox_model_path=str(files["bbox_model.pt"]))
 
 
+def sorted_quantiles(x, qs: tuple[float, ...]) -> list:
+    """``[x.quantile(q) for q in qs]`` (torch, linear interpolation) bit for bit, by one selection
+    (``np.partition``, O(n)) instead of a sort per quantile (~10x faster on a 128^3 volume): the values of
+    rank ``floor(r)`` and ``ceil(r)``, ``r = q (n - 1)`` computed in ``x``'s dtype as torch does, joined by
+    ``lerp`` with weight ``r - floor(r)``."""
+    import torch
+
+    flat = x.reshape(-1)
+    ranks = [torch.tensor(q, dtype=flat.dtype) * (flat.numel() - 1) for q in qs]
+    kth = sorted({int(k) for r in ranks for k in (r.floor(), r.ceil())})
+    part = torch.from_numpy(np.partition(flat.numpy(), kth))
+    return [torch.lerp(part[int(r.floor())], part[int(r.ceil())], r - r.floor()) for r in ranks]
+
+
 def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu: bool = True
                  ) -> tuple[np.ndarray, np.ndarray]:
     """deepbet's first stage alone: its bounding-box network's brain mask (largest component) on a
@@ -93,7 +107,7 @@ def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu
     canonical = nib.as_closest_canonical(img)
     x = torch.nan_to_num(torch.from_numpy(np.asarray(canonical.dataobj, dtype=np.float32).copy()))
     small = F.interpolate(x[None, None], (size,) * 3, mode="nearest-exact")[0, 0]
-    low, high = small.quantile(0.005), small.quantile(0.995)
+    low, high = sorted_quantiles(small, (0.005, 0.995))
     with torch.no_grad():
         prob = _deepbet(no_gpu).bbox_model(normalize(small, low, high)[None, None])[0, 1]
     found = (prob > 0.5).float().cpu().numpy()

@@ -365,7 +365,7 @@ def _register_single_thread(img: nib.spatialimages.SpatialImage, cfg: Registrati
     if not np.isfinite(data).all():
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     fixed = shrunk(data, img.affine, cfg.spacing_mm)
-    moving = shrunk(tpl.head, tpl.affine, cfg.spacing_mm)
+    moving = template_head_image(cfg.spacing_mm)
     try:
         sim = sitk.Similarity3DTransform(
             sitk.CenteredTransformInitializer(
@@ -440,6 +440,14 @@ def as_matrix(transform: sitk.Transform) -> np.ndarray:
         m[:3, i] = np.array(transform.TransformPoint(tuple(e))) - o
     m[:3, 3] = o
     return m
+
+
+@functools.lru_cache(maxsize=2)
+def template_head_image(spacing_mm: float) -> sitk.Image:
+    """The template head as :func:`shrunk` makes it (once per process and spacing: the moving image of every
+    registration; ITK's registration reads it and never writes it)."""
+    tpl = load_template()
+    return shrunk(tpl.head, tpl.affine, spacing_mm)
 
 
 def shrunk(data: np.ndarray, affine: np.ndarray, spacing_mm: float) -> sitk.Image:

@@ -47,6 +47,7 @@ from benchmark.anatomy.template import (
     run_registration,
     shrunk,
     load_template,
+    template_head_image,
     resample_voxels,
     template_brain,
 )
@@ -99,10 +100,8 @@ def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
     v_subject = mask.sum() * abs(np.linalg.det(grid[:3, :3]))
     v_template = brain.sum() * abs(np.linalg.det(tpl.affine[:3, :3]))
     fixed_mask = shrunk(mask.astype(np.float32), grid, cfg.spacing_mm)
-    moving_mask = shrunk(brain.astype(np.float32), tpl.affine, cfg.spacing_mm)
     fixed = _flattened(shrunk(data, img.affine, cfg.spacing_mm))
-    moving = _flattened(shrunk(tpl.head, tpl.affine, cfg.spacing_mm))
-    region = sitk.Cast(shrunk(_brain_region(), tpl.affine, cfg.spacing_mm) > 0.5, sitk.sitkUInt8)
+    moving_mask, moving, region = _template_images(cfg.spacing_mm)
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # reproducible sums (see template._register)
     try:
@@ -118,6 +117,16 @@ def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     return LPS @ as_matrix(transform) @ LPS, metric
+
+
+@functools.lru_cache(maxsize=2)
+def _template_images(spacing_mm: float) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+    """The template side of :func:`brain_fit`, once per process and spacing: its brain mask, its flattened
+    head (:func:`_flattened`) and the metric region (:func:`_brain_region`), block-averaged to ``spacing_mm``."""
+    tpl = load_template()
+    brain = shrunk(template_brain().astype(np.float32), tpl.affine, spacing_mm)
+    region = sitk.Cast(shrunk(_brain_region(), tpl.affine, spacing_mm) > 0.5, sitk.sitkUInt8)
+    return brain, _flattened(template_head_image(spacing_mm)), region
 
 
 def _fit_masks(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, cfg: RegistrationConfig) -> None:

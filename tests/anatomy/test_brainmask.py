@@ -1,0 +1,20 @@
+"""deepbet's preprocessing helpers: exact replacements must give torch's numbers bit for bit."""
+
+import pytest
+import torch
+
+from benchmark.anatomy.brainmask import sorted_quantiles
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1001, 64**3])
+@pytest.mark.parametrize("kind", ["continuous", "ties", "few levels"])
+def test_sorted_quantiles_equal_torch_quantile(n, kind):
+    x = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 100
+    if kind == "ties":
+        x = torch.round(x)
+    elif kind == "few levels":
+        x = torch.abs(x).floor() % 7
+    qs = (0.0, 0.005, 0.3, 0.5, 0.995, 1.0)
+    got = sorted_quantiles(x.reshape(-1, 1) if n > 1 else x, qs)
+    for q, value in zip(qs, got):
+        assert torch.equal(value, x.quantile(q)), (q, value, x.quantile(q))
