@@ -58,20 +58,37 @@ def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pat
     return _evaluate(cfg, prepared, submission, out_dir, command, limits)
 
 
+def to_score(cfg: DictConfig, prepared: Prepared, submission: Path) -> Optional[Path]:
+    """The folder scoring would read, when ``submission`` is a valid folder (not an archive) whose results
+    are not in the result cache; else None. Validation results are remembered by content, so the
+    validation that :func:`evaluate` then runs is cheap."""
+    if is_archive(submission):
+        return None
+    report = validate_submission(submission, prepared.kit, validation_config(cfg), cfg.paths.cache_dir)
+    if not report.ok:
+        return None
+    root = Path(report.root or submission)
+    reuse = cfg.scoring.get("reuse", True)
+    if reuse and result_cache.load(cfg, result_cache.key(cfg, prepared, root), plots=cfg.scoring.plots) is not None:
+        return None
+    return root
+
+
 def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> Results:
     """The results of the valid submission folder ``root``: scored now, or an unchanged submission's
     from the result cache (:mod:`benchmark.scoring.result_cache`), its score files and plots copied to ``out_dir``."""
     entry = result_cache.key(cfg, prepared, root)
-    hit = result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
-    if hit is not None:
-        results, folder = hit
-        result_cache.copy_artifacts(results, folder, out_dir)
-        results.reused = str(folder)  # provenance: these figures were computed by an earlier run
+    with result_cache.scoring(cfg, entry):  # another process scoring the same entry: wait, then reuse it
+        hit = result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
+        if hit is not None:
+            results, folder = hit
+            result_cache.copy_artifacts(results, folder, out_dir)
+            results.reused = str(folder)  # provenance: these figures were computed by an earlier run
+            return results
+        fill_cache(cfg, prepared, root)  # scoring.shards > 1: the per-volume work as jobs first
+        results = score_submission(cfg, prepared, root, out_dir)
+        result_cache.save(cfg, entry, results, out_dir, cfg.scoring.plots)
         return results
-    fill_cache(cfg, prepared, root)  # scoring.shards > 1: the per-volume work as jobs first
-    results = score_submission(cfg, prepared, root, out_dir)
-    result_cache.save(cfg, entry, results, out_dir, cfg.scoring.plots)
-    return results
 
 
 def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
@@ -133,12 +150,14 @@ def _reference_block(cfg: DictConfig, prepared: Prepared, results: Results) -> t
         anonymize_kit(prepared, registry.build("baseline", reference.REFERENCE_BASELINE), none_dir,
                       reference.REFERENCE_BASELINE, cfg.limits.max_voxels, cfg.progress, cfg.workers,
                       sharding(cfg))
-    ref, entry = reference.cached(cfg, prepared)
-    was_cached = ref is not None
-    if ref is None:
-        ref, why = _score_reference(cfg, prepared, none_dir, entry)
+    entry = reference.entry(cfg, prepared)
+    with result_cache.scoring(cfg, entry):  # run scores none in another process at the same time: wait for it
+        ref = reference.cached(cfg, entry)
+        was_cached = ref is not None
         if ref is None:
-            return None, f"reference: {why}"
+            ref, why = _score_reference(cfg, prepared, none_dir, entry)
+            if ref is None:
+                return None, f"reference: {why}"
     return reference.reference_block(ref, none_dir, was_cached, results), ""
 
 

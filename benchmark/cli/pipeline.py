@@ -19,15 +19,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from benchmark.cli.evaluate import evaluate
+from benchmark.cli.evaluate import evaluate, to_score
 from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.shards import sharding
 from benchmark.data.prepare import prepare, summary
 from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
 from benchmark.scoring.reference import REFERENCE_BASELINE
+from benchmark.scoring.shards import fill_together
 from benchmark.submission.anonymize import anonymize_kit, baseline_dir, baseline_name
-from benchmark.submission.unpack import ARCHIVE_SUFFIXES
+from benchmark.submission.unpack import ARCHIVE_SUFFIXES, is_archive
 from benchmark.tracking import tracking_config
 
 
@@ -119,8 +120,12 @@ def _anonymise_baselines(cfg: DictConfig, prepared) -> tuple[list[Path], dict[st
 
 
 def _score_all(cfg: DictConfig, prepared, submissions: list[Path]) -> None:
-    """Validate, score and track every submission: none first (the others read its figures as their
-    reference), then the rest, ``workers`` at a time; each is scored on its own, so the results equal a
+    """Validate, score and track every submission, none first (the others read its figures as their
+    reference). With ``workers`` > 1, the per-volume work of every submission still to score is computed
+    first in one pool of processes (:func:`benchmark.scoring.shards.fill_together`: the cores stay busy
+    whatever each submission costs), then the submissions are scored ``workers`` at a time, none among them
+    (a submission that needs none's figures before they exist waits for them:
+    :func:`benchmark.scoring.result_cache.scoring`); each is scored on its own, so the results equal a
     serial run's. Warns when two submissions declare one team/system."""
     out_root = Path(cfg.output_dir or Path(cfg.paths.outputs_dir) / "run" / _dt.datetime.now().strftime(
         "%Y-%m-%d_%H-%M-%S"))
@@ -131,18 +136,25 @@ def _score_all(cfg: DictConfig, prepared, submissions: list[Path]) -> None:
         print(done[0], flush=True)
         names.setdefault(done[1], []).append(submission)
 
-    report(_evaluate_one(cfg, prepared, submissions[0], out_dirs[0]), submissions[0])
-    rest = list(zip(submissions[1:], out_dirs[1:]))
-    if cfg.workers > 1 and len(rest) > 1:
+    pending = [to_score(cfg, prepared, sub) for sub in submissions]
+    todo = [root for root in pending if root is not None]
+    if cfg.workers > 1 and todo and sharding(cfg).n <= 1:
+        t = time.perf_counter()
+        n = fill_together(cfg, prepared, todo, cfg.workers)
+        print(f"per-volume work of {len(todo)} submission(s): {n} items in {cfg.workers} processes "
+              f"({time.perf_counter() - t:.0f} s)", flush=True)
+    jobs = list(zip(submissions, out_dirs))
+    busy = [root is not None or is_archive(sub) for sub, root in zip(submissions, pending)]
+    if cfg.workers > 1 and sum(busy) > 1:  # reused results need no worker process
         from joblib import Parallel, delayed
 
-        n = min(cfg.workers, len(rest))
-        jobs = (delayed(_evaluate_one)(cfg, prepared, sub, out, max(1, (os.cpu_count() or 1) // n))
-                for sub, out in rest)
-        for done, (sub, _) in zip(Parallel(n_jobs=n, return_as="generator")(jobs), rest):
+        n = min(cfg.workers, sum(busy))
+        calls = (delayed(_evaluate_one)(cfg, prepared, sub, out, max(1, (os.cpu_count() or 1) // n))
+                 for sub, out in jobs)
+        for done, (sub, _) in zip(Parallel(n_jobs=n, return_as="generator")(calls), jobs):
             report(done, sub)
     else:
-        for sub, out in rest:
+        for sub, out in jobs:
             report(_evaluate_one(cfg, prepared, sub, out), sub)
     for name, subs in names.items():
         if len(subs) > 1:  # the leaderboard has one row per team/system: the last run tracked

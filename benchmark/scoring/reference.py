@@ -49,11 +49,15 @@ def wanted(cfg: DictConfig, results: Results) -> bool:
     return bool(cfg.scoring.get("reference", True) and results.splits and not is_reference(cfg, results))
 
 
-def cached(cfg: DictConfig, prepared: Prepared) -> tuple[Optional[Results], str]:
-    """(the none baseline's cached results or None, their cache entry)."""
-    entry = result_cache.key(cfg, prepared, reference_dir(cfg))
+def entry(cfg: DictConfig, prepared: Prepared) -> str:
+    """The none baseline's result-cache entry."""
+    return result_cache.key(cfg, prepared, reference_dir(cfg))
+
+
+def cached(cfg: DictConfig, entry: str) -> Optional[Results]:
+    """The none baseline's cached results (entry ``entry``), or None."""
     hit = result_cache.load(cfg, entry)
-    return (hit[0] if hit is not None else None), entry
+    return hit[0] if hit is not None else None
 
 
 def reference_block(ref: Results, none_dir: Path, was_cached: bool, results: Results) -> Reference:

@@ -16,13 +16,15 @@ Entries are written to a temporary folder and renamed, so a killed run never lea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
+import filelock
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.core.files import config_hash, sha256_file, write_json
@@ -71,6 +73,17 @@ def key(cfg: DictConfig, prepared: Prepared, submission: Path) -> str:
 
 def entry_dir(cfg: DictConfig, k: str) -> Path:
     return Path(cfg.paths.cache_dir) / "results" / k
+
+
+@contextlib.contextmanager
+def scoring(cfg: DictConfig, k: str) -> Iterator[None]:
+    """Held while entry ``k`` is looked up and, when missing, scored and saved: a second process wanting the
+    same entry (``run`` scores the reference beside the submissions that read it) waits for the first and
+    then finds it, instead of scoring it again."""
+    folder = entry_dir(cfg, k)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(folder.with_name(f".{k}.lock"))):
+        yield
 
 
 def load(cfg: DictConfig, k: str, plots: bool = False) -> Optional[tuple[Results, Path]]:

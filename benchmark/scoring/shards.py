@@ -85,9 +85,19 @@ def work_items(cfg: DictConfig, prepared: Prepared) -> list[WorkItem]:
 
 def fill_shard(cfg: DictConfig, prepared: Prepared, submission: Path, index: int, n: int) -> dict[str, int]:
     """Compute shard ``index`` of ``n`` of :func:`work_items` into the cache; counts of items done and failed."""
+    return fill_items(cfg, prepared, submission, shard_of(work_items(cfg, prepared), index, n))
+
+
+def fill_items(cfg: DictConfig, prepared: Prepared, submission: Path, mine: list[WorkItem],
+               threads: int = 0) -> dict[str, int]:
+    """Compute the work items ``mine`` of ``submission`` into the cache (torch on ``threads`` threads when
+    given); counts of items done and failed."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     os.environ["BENCHMARK_CACHE_DIR"] = str(cfg.paths.cache_dir)  # brain masks share the run's cache
     scorer = Scorer(prepared, submission, show=False)
-    mine = shard_of(work_items(cfg, prepared), index, n)
     attack = functools.lru_cache(maxsize=None)(functools.partial(_attack, cfg))
     embed = {ORIGINAL: scorer.original_volume, SUBMITTED: scorer.submitted_volume, PHOTOS: scorer.photos}
     for item in mine:
@@ -129,6 +139,30 @@ def _utility(cfg: DictConfig, prepared: Prepared, scorer: Scorer, vid: str) -> N
         brain_preservation(original, anonymised)
     except BenchmarkError as exc:
         scorer.failures.setdefault((vid, "utility", "brain mask"), str(exc))
+
+
+#: Items computed from the cohort alone (original volumes, photographs): the same for every submission.
+SHARED_KINDS = frozenset({ORIGINAL, PHOTOS, POOL_ORIGINAL, POOL_PHOTOS})
+
+
+def fill_together(cfg: DictConfig, prepared: Prepared, submissions: list[Path], workers: int,
+                  chunks_per_worker: int = 4) -> int:
+    """The per-volume items of several submissions computed into the cache by ``workers`` processes at once
+    (joblib), so that the cores stay busy however the submissions differ in cost: each submission's items
+    in ``workers * chunks_per_worker`` interleaved chunks, the items that do not depend on the submission
+    (:data:`SHARED_KINDS`) once, with the first. Scoring each submission afterwards finds them in the cache
+    (its results equal a run without this step). Returns the number of items."""
+    from joblib import Parallel, delayed
+
+    items = work_items(cfg, prepared)
+    n = max(1, workers * chunks_per_worker)
+    tasks = []
+    for i, sub in enumerate(submissions):
+        mine = items if i == 0 else [it for it in items if it.kind not in SHARED_KINDS]
+        tasks += [(Path(sub).resolve(), chunk) for j in range(n) if (chunk := shard_of(mine, j, n))]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    Parallel(n_jobs=workers)(delayed(fill_items)(cfg, prepared, sub, chunk, threads) for sub, chunk in tasks)
+    return sum(len(chunk) for _, chunk in tasks)
 
 
 def fill_cache(cfg: DictConfig, prepared: Prepared, submission: Path) -> None:

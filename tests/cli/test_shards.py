@@ -80,3 +80,27 @@ def test_sharded_score_equals_unsharded(cohort):
     embeddings = list((cohort / "sharded-cache" / "embeddings").rglob("*.npz"))
     assert len(done) == 2 and embeddings
     assert max(p.stat().st_mtime for p in embeddings) <= max(p.stat().st_mtime for p in done)
+
+
+def test_run_with_workers_fills_every_submission_at_once_and_scores_the_same(cohort, capsys):
+    """``run workers=2`` computes the per-volume work of all its submissions in one pool of processes
+    (:func:`benchmark.scoring.shards.fill_together`) before scoring them; the results equal ``workers=1``."""
+    common = _common(cohort) + [f"paths.submissions_dir={cohort / 'run-submissions'}"]
+    assert main(["anonymize", "baseline=quickshear", *common, f"paths.cache_dir={cohort / 'cache-a'}"]) == 0
+    results = {}
+    for workers in (1, 2):
+        out = cohort / f"run-{workers}"
+        argv = ["run", "baselines=[quickshear]", f"output_dir={out}", f"paths.cache_dir={cohort / f'run-cache-{workers}'}",
+                *SCORE, *common, f"paths.leaderboard_dir={cohort / f'board-{workers}'}",
+                f"tracking.uri=sqlite:///{cohort / f'run-{workers}.db'}", f"workers={workers}"]
+        capsys.readouterr()
+        assert main(argv) == 0
+        printed = capsys.readouterr().out
+        assert ("per-volume work of 2 submission(s)" in printed) == (workers == 2), printed
+        results[workers] = {sub.name: json.loads((sub / "results.json").read_text()) for sub in sorted(out.iterdir())}
+    assert sorted(results[1]) == ["baseline-none", "baseline-quickshear"]
+    for name, serial in results[1].items():
+        assert serial["splits"]["test"]
+        parallel = results[2][name]
+        assert {k: parallel[k] for k in ("splits", "privacy", "failures")} == \
+               {k: serial[k] for k in ("splits", "privacy", "failures")}, name
