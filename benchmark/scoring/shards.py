@@ -28,6 +28,7 @@ from benchmark.attacks import Attack
 from benchmark.attacks.adapt import pool_variant, pool_views
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.keys import CONDITIONS, LAZY_INFORMED, MRI2MRI, PHOTO2MRI, SEMI_INFORMED, TRAIN
+from benchmark.core.progress import progress
 from benchmark.core.shards import run_shards, shard_of, sharding
 from benchmark.data.prepared import Prepared
 from benchmark.data.volume import load_volume
@@ -85,7 +86,17 @@ def work_items(cfg: DictConfig, prepared: Prepared) -> list[WorkItem]:
 
 def fill_shard(cfg: DictConfig, prepared: Prepared, submission: Path, index: int, n: int) -> dict[str, int]:
     """Compute shard ``index`` of ``n`` of :func:`work_items` into the cache; counts of items done and failed."""
-    return fill_items(cfg, prepared, submission, shard_of(work_items(cfg, prepared), index, n))
+    return fill_items(cfg, prepared, submission, shard_items(work_items(cfg, prepared), index, n))
+
+
+def shard_items(items: list[WorkItem], index: int, n: int) -> list[WorkItem]:
+    """Shard ``index`` of ``n`` of ``items``, every n-th *sample* from ``index``: the items of one sample
+    (its attacks, one after another) stay in one shard, where the attacks that see a volume the same way
+    share its renders (:mod:`benchmark.attacks.base`) instead of each shard rendering it again."""
+    groups: dict[tuple[str, str, bool], list[WorkItem]] = {}
+    for item in items:
+        groups.setdefault((item.kind, item.sample_id, item.fill), []).append(item)
+    return [item for group in shard_of(list(groups.values()), index, n) for item in group]
 
 
 def fill_items(cfg: DictConfig, prepared: Prepared, submission: Path, mine: list[WorkItem],
@@ -159,9 +170,12 @@ def fill_together(cfg: DictConfig, prepared: Prepared, submissions: list[Path], 
     tasks = []
     for i, sub in enumerate(submissions):
         mine = items if i == 0 else [it for it in items if it.kind not in SHARED_KINDS]
-        tasks += [(Path(sub).resolve(), chunk) for j in range(n) if (chunk := shard_of(mine, j, n))]
+        tasks += [(Path(sub).resolve(), chunk) for j in range(n) if (chunk := shard_items(mine, j, n))]
     threads = max(1, (os.cpu_count() or 1) // workers)
-    Parallel(n_jobs=workers)(delayed(fill_items)(cfg, prepared, sub, chunk, threads) for sub, chunk in tasks)
+    done = Parallel(n_jobs=workers, return_as="generator")(
+        delayed(fill_items)(cfg, prepared, sub, chunk, threads) for sub, chunk in tasks)
+    for _ in progress(done, "per-volume work (chunks)", cfg.progress, total=len(tasks)):
+        pass
     return sum(len(chunk) for _, chunk in tasks)
 
 

@@ -12,9 +12,8 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.cli.compose import compose
-from benchmark.core.shards import shard_of
 from benchmark.data.prepare import prepare
-from benchmark.scoring.shards import work_items
+from benchmark.scoring.shards import shard_items, work_items
 from tests.helpers import tiny_cohort
 
 SCORE = ["attack=geo", "scoring.knowledge=[ignorant]", "scoring.bootstrap=20", "scoring.permutations=20",
@@ -55,8 +54,12 @@ def test_shards_cover_every_item_once(cohort):
                                      "scoring.knowledge=[ignorant,lazy_informed,semi_informed]"])
     items = work_items(cfg, prepare(cfg))
     assert len(set(items)) == len(items)
-    shards = [shard_of(items, i, 3) for i in range(3)]
+    shards = [shard_items(items, i, 3) for i in range(3)]
     assert sorted(x for s in shards for x in s) == items
+    # the attacks of one sample stay in one shard (they share its renders there)
+    home = {(x.kind, x.sample_id, x.fill): i for i, s in enumerate(shards) for x in s}
+    assert all(home[(x.kind, x.sample_id, x.fill)] == i for i, s in enumerate(shards) for x in s)
+    assert min(map(len, shards)) > 0
     assert {x.kind for x in items} == {"original", "submitted", "photos", "utility", "pool_original",
                                        "pool_submitted", "pool_photos"}
     assert any(x.fill for x in items) and not all(x.fill for x in items)
