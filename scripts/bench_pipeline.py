@@ -17,8 +17,8 @@ slow ones (deepbet, registration, baselines, utility); caches are cold unless th
   attack, and the whole per-volume ``arcface`` attack with every cache off, against the load time;
 - the volume-only attacks (issue 18), whole per volume with every cache off (the template fit too):
   ``shape`` (target: at most one arcface view) and ``anatomy`` (target: at most 2 s on 256^3);
-- metrics (per trial list of the default test split): the figures, their bootstrap, and a slot for
-  the permutation nulls.
+- metrics (per trial list of the default test split): the figures, their bootstrap, and the permutation
+  nulls of every attacker of a default split.
 
 ``--whole-run`` also runs ``python -m benchmark run`` once in a temporary folder (a cold default run,
 about 15 minutes on 2 cores) and prints its split per stage; ``--parse-log FILE`` prints the split of a
@@ -171,17 +171,31 @@ def bench_attacks(t: Table, col: str, path: Path, photo: Path | None, repeats: i
                repeats, before=cold)
 
 
-def bench_metrics_rows(t: Table, col: str, n_persons: int, bootstrap: int) -> None:
-    """The figures of one trial list of ``n_persons`` (full matrix), their bootstrap, the null's slot."""
+def bench_metrics_rows(t: Table, col: str, n_persons: int, bootstrap: int, permutations: int) -> None:
+    """The figures of one trial list of ``n_persons`` (full matrix), their bootstrap, and the permutation
+    nulls of a default split's attackers (:func:`benchmark.scoring.chance.chance_metrics`)."""
     from benchmark import metrics as M
+    from benchmark.scoring.chance import chance_metrics
 
     trials = bench_metrics.cohort_trials(n_persons, None, np.random.default_rng(0))
     mated, nonmated = trials.scores[trials.mated], trials.scores[~trials.mated]
     t.time("metrics: eer, min_cllr, linkability, auc", col, lambda: M.two_class_metrics(mated, nonmated), 3)
     t.time(f"metrics: bootstrap_ci of eer ({bootstrap} resamples)", col,
            lambda: M.bootstrap_ci(M.eer, trials, n=bootstrap, seed=0))
-    t.notes["metrics: permutation nulls"] = ["slot: the stats helper's permutation nulls land here"]
-    t.rows["metrics: permutation nulls"] = {}
+    rng = np.random.default_rng(1)
+    ids = np.array([f"sub-{i:04d}" for i in range(n_persons)])
+
+    def matrix(trials_per_person: int) -> M.ScoreMatrix:  # the default split's shape: one enrollment, k trials each
+        trial_ids = np.repeat(ids, trials_per_person)
+        scores = rng.normal(0, 1, (n_persons, trial_ids.size)) + 2.0 * (ids[:, None] == trial_ids[None, :])
+        return M.ScoreMatrix(scores, ids, trial_ids)
+
+    # every ranked attacker of a default split: 4 volume attacks (mri2mri, 2 trials a person) and 3 face
+    # attacks (photo2mri, 3 trials a person) at 3 knowledge levels, relabelled together
+    matrices = {f"mri2mri/a{i}/k{j}": matrix(2) for i in range(4) for j in range(3)}
+    matrices |= {f"photo2mri/a{i}/k{j}": matrix(3) for i in range(3) for j in range(3)}
+    t.time(f"metrics: permutation nulls ({permutations} relabellings, {len(matrices)} attackers)", col,
+           lambda: chance_metrics(matrices, permutations, 0))
 
 
 def synthetic_volume(tmp: Path) -> tuple[Path, Path, dict]:
@@ -272,7 +286,7 @@ def main(argv=None) -> int:
         for col, path, pic in ((cols[0], path256, None), (cols[1], syn_path, photo)):
             bench_attacks(t, col, path, pic, args.repeats, tmp)
             bench_baselines_and_utility(t, col, load_volume(path, canonical=False), tmp)
-        bench_metrics_rows(t, "256^3 1 mm", 15, 1000)
+        bench_metrics_rows(t, "256^3 1 mm", 15, 1000, 1000)
         print()
         t.print()
         for col in cols:
