@@ -24,10 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import filelock
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.core.files import config_hash, sha256_file, write_json
+from benchmark.core.files import config_hash, file_lock, sha256_file, write_json
 from benchmark.core.provenance import code_hash
 from benchmark.data.prepared import Prepared
 from benchmark.scoring.results import Results
@@ -82,7 +81,7 @@ def scoring(cfg: DictConfig, k: str) -> Iterator[None]:
     then finds it, instead of scoring it again."""
     folder = entry_dir(cfg, k)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(folder.with_name(f".{k}.lock"))):
+    with file_lock(folder.with_name(f".{k}.lock")):
         yield
 
 

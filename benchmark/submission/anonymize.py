@@ -9,7 +9,6 @@ per-volume figures (a template baseline's registration quality) go to submission
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import shutil
 import sys
@@ -19,7 +18,7 @@ from omegaconf import DictConfig
 
 from benchmark.data.volume import load_volume, save_volume
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.files import atomic_path, write_json
+from benchmark.core.files import atomic_path, file_lock, write_json
 from benchmark.data.prepared import Prepared
 from benchmark.core.progress import progress
 from benchmark.core.provenance import code_hash
@@ -37,12 +36,8 @@ def anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels
     marks the folder finished, is written only once every volume is there.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / f".{out.name}.lock", "w") as lock:  # concurrent jobs: one writes, the rest find it done
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return _anonymize_kit(prepared, baseline, out, name, max_voxels, show, workers, shards)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(out.parent / f".{out.name}.lock"):  # concurrent jobs: one writes, the rest find it done
+        return _anonymize_kit(prepared, baseline, out, name, max_voxels, show, workers, shards)
 
 
 def _anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxels: int, show: bool,

@@ -4,10 +4,10 @@ the edition's experiment, and reading its finished runs."""
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Iterator, Optional
 
+from benchmark.core.files import file_lock
 from benchmark.tracking._config import TrackingConfig
 from benchmark.tracking._content import clean_key
 from benchmark.tracking._retry import STORE_ERRORS, is_transient, retry
@@ -61,22 +61,12 @@ def client(tcfg: TrackingConfig):
 
 @contextlib.contextmanager
 def _file_lock(db: Optional[Path]) -> Iterator[None]:
-    """An exclusive lock on ``<db>.lock`` beside a SQLite file (POSIX); nothing for other stores."""
+    """An exclusive lock on ``<db>.lock`` beside a SQLite file; nothing for other stores."""
     if db is None:
         yield
         return
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: rely on the retries
+    with file_lock(db.with_name(db.name + ".lock")):
         yield
-        return
-    fd = os.open(db.with_name(db.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def experiment_id(c, tcfg: TrackingConfig, create: bool = True) -> Optional[str]:
