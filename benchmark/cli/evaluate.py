@@ -68,10 +68,12 @@ def to_score(cfg: DictConfig, prepared: Prepared, submission: Path) -> Optional[
     if not report.ok:
         return None
     root = Path(report.root or submission)
-    reuse = cfg.scoring.get("reuse", True)
-    if reuse and result_cache.load(cfg, result_cache.key(cfg, prepared, root), plots=cfg.scoring.plots) is not None:
-        return None
-    return root
+    return None if _cached(cfg, result_cache.key(cfg, prepared, root)) is not None else root
+
+
+def _cached(cfg: DictConfig, entry: str) -> Optional[tuple[Results, Path]]:
+    """(results, entry folder) of result-cache entry ``entry`` when it is there and ``scoring.reuse`` allows it."""
+    return result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
 
 
 def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> Results:
@@ -79,7 +81,7 @@ def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> R
     from the result cache (:mod:`benchmark.scoring.result_cache`), its score files and plots copied to ``out_dir``."""
     entry = result_cache.key(cfg, prepared, root)
     with result_cache.scoring(cfg, entry):  # another process scoring the same entry: wait, then reuse it
-        hit = result_cache.load(cfg, entry, plots=cfg.scoring.plots) if cfg.scoring.get("reuse", True) else None
+        hit = _cached(cfg, entry)
         if hit is not None:
             results, folder = hit
             result_cache.copy_artifacts(results, folder, out_dir)
