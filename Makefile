@@ -23,10 +23,12 @@ run: setup
 	$(PY) -m benchmark run $(ARGS)
 
 # the import layers (pyproject.toml [tool.importlinter]) first: a cycle or an upward import fails the suite.
-# Two pytest workers, a test file per worker (module fixtures built once): 10 min 45 s instead of 18 min on 2 cores.
+# Two pytest workers, a test file per worker (module fixtures built once), each process of a worker on one
+# thread (OMP_NUM_THREADS: torch, and ONNX Runtime, which follows torch): two workers on two cores would
+# otherwise run four threads.
 test: setup
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n 2 --dist loadfile $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile $(ARGS)
 
 # One table of the cost per stage and per volume (scripts/bench_pipeline.py, a few minutes; ARGS=--whole-run
 # adds a cold default run). The other scripts/bench_*.py drill into one stage each.

@@ -13,6 +13,7 @@ import pytest
 
 from benchmark.anatomy.brainmask import BrainMasker
 from benchmark.anatomy.template import template_paths
+from benchmark.core.files import file_lock
 from benchmark.data.synthetic import SyntheticCohort
 from tests.helpers import oblique_copy
 
@@ -22,7 +23,7 @@ REAL_MRI = Path(os.environ.get("BENCHMARK_REAL_MRI", REPO.parent / "shared" / "d
 
 @pytest.fixture(scope="session")
 def real_mri_root() -> Path:
-    """Root of ../shared/data/real-mri (five real head scans of two people); skip when absent."""
+    """Root of ../shared/data/real-mri (real head scans, see its README); skip when absent."""
     if not (REAL_MRI / "participants.tsv").is_file():
         pytest.skip(f"real test scans not found at {REAL_MRI} (set BENCHMARK_REAL_MRI to their folder)")
     return REAL_MRI
@@ -38,9 +39,22 @@ def real_scan_paths(real_mri_root) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def masker(tmp_path_factory) -> BrainMasker:
-    """deepbet with a disk cache shared by the whole test session (the tests of baselines and utility)."""
-    return BrainMasker(cache=tmp_path_factory.getbasetemp() / "brainmask-cache")
+def content_root(tmp_path_factory) -> Path:
+    """The folder of the cache stages keyed by content (:data:`CONTENT_KEYED`) that every test of the run may
+    share. Under pytest-xdist it is the run's, beside the workers' own (``<run>/popen-gwN``): entries are
+    written atomically, so two workers may fill it at once."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "content-keyed-cache"
+        shared.mkdir(exist_ok=True)
+        return shared
+    return tmp_path_factory.mktemp("content-keyed-cache")
+
+
+@pytest.fixture(scope="session")
+def masker(content_root) -> BrainMasker:
+    """deepbet with the run's disk cache of brain masks (the tests of baselines and utility, and the commands
+    the tests run: :func:`content_cache`)."""
+    return BrainMasker(cache=content_root)
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +76,11 @@ SMALL_SYNTHETIC = {"n_persons": 10, "sessions": 2, "photos": 2}
 
 
 @pytest.fixture(scope="session")
-def content_cache(tmp_path_factory):
+def content_cache(content_root):
     """``content_cache(cache_dir)``: ``cache_dir`` (a run's ``paths.cache_dir``) made with its content-keyed
-    stages linked to one folder of the session, so no test runs deepbet or a registration on a volume
-    another test already did; returns ``cache_dir``."""
-    shared = tmp_path_factory.mktemp("content-keyed-cache")
+    stages linked to :func:`content_root`, so no test runs deepbet or a registration on a volume another
+    test already did; returns ``cache_dir``."""
+    shared = content_root
 
     def link(cache_dir: Path) -> Path:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -79,12 +93,14 @@ def content_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_synthetic(tmp_path_factory):
+def small_synthetic(content_root):
     """``small_synthetic(datasets_dir)``: a copy of the generated :data:`SMALL_SYNTHETIC` cohort in
-    ``datasets_dir`` (a run's ``dataset.cache_dir``; the cohort is generated once per session); returns the
-    overrides that select it."""
-    shared = tmp_path_factory.mktemp("small-synthetic")
-    root = SyntheticCohort(**SMALL_SYNTHETIC, cache_dir=str(shared)).materialise(progress=False)
+    ``datasets_dir`` (a run's ``dataset.cache_dir``; the cohort is generated once per test run, by the
+    first worker that needs it); returns the overrides that select it."""
+    shared = content_root.parent / f"{content_root.name}-small-synthetic"
+    shared.mkdir(exist_ok=True)
+    with file_lock(shared / ".lock"):
+        root = SyntheticCohort(**SMALL_SYNTHETIC, cache_dir=str(shared)).materialise(progress=False)
 
     def copy(datasets_dir: Path) -> list[str]:
         shutil.copytree(root, datasets_dir / root.name)

@@ -105,9 +105,11 @@ def _template_db() -> Path:
 
 
 def sqlite_store(folder: Path) -> str:
-    """The URI of a ready, empty SQLite store in ``folder``."""
+    """The URI of a ready SQLite store in ``folder``: an empty, migrated one copied there (a new store
+    costs each command seconds of migrations), or the one a previous call put there, with its runs."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(_template_db(), folder / "db.sqlite")
+    if not (folder / "db.sqlite").is_file():
+        shutil.copy(_template_db(), folder / "db.sqlite")
     return f"sqlite:///{folder / 'db.sqlite'}"
 
 

@@ -9,6 +9,7 @@ import html
 from pathlib import Path
 from typing import Any, Optional
 
+from benchmark.core.files import config_hash
 from benchmark.core.keys import MetricKey
 from benchmark.metrics import figure, save_figure
 from benchmark.leaderboard._artifacts import Details
@@ -71,11 +72,20 @@ def attribute_table(metrics: dict[str, float]) -> str:
     return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
+HISTOGRAM_VERSION = 1  # bump when the histogram's drawing changes: boards then draw it anew
+
+
 def dice_histogram(volumes: list[dict[str, str]], path: Path) -> list[Path]:
-    """A small histogram of the brain Dice per volume (``path`` .png and .svg); none without volumes."""
+    """A small histogram of the brain Dice per volume, ``<path>-<digest>.png`` and ``.svg`` (none without
+    volumes). The name holds a digest of the values, so a board rebuilt from the same runs finds the files
+    it drew before instead of drawing them again."""
     dice = [float(v["brain_dice"]) for v in volumes if v.get("brain_dice") not in (None, "")]
     if not dice:
         return []
+    stem = path.with_name(f"{path.name}-{config_hash({'version': HISTOGRAM_VERSION, 'dice': dice})[:12]}")
+    drawn = [stem.with_name(f"{stem.name}.{ext}") for ext in ("png", "svg")]
+    if all(p.is_file() for p in drawn):
+        return drawn
     fig = figure((4.2, 2.4))
     ax = fig.add_subplot()
     ax.hist(dice, bins=min(20, max(5, len(dice) // 2)), color="#5e3c99")
@@ -83,7 +93,7 @@ def dice_histogram(volumes: list[dict[str, str]], path: Path) -> list[Path]:
     ax.set_xlabel("brain Dice per volume")
     ax.set_ylabel("volumes")
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return save_figure(fig, stem)
 
 
 def utility_section(metrics: dict[str, float], volumes: list[dict[str, str]], hist: Optional[str]) -> str:

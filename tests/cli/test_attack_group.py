@@ -11,7 +11,7 @@ import yaml
 from benchmark.cli import COMMANDS, compose, main
 from benchmark.core.keys import MetricKey
 from benchmark.scoring.attackers import attack_nodes
-from tests.helpers import tiny_cohort
+from tests.helpers import sqlite_store, tiny_cohort
 
 # the cheapest score that still attacks (as tests/cli/test_multirun.py), the attack left to each test
 CHEAP = ["scoring.knowledge=[ignorant]", "scoring.conditions=[mri2mri]", "scoring.bootstrap=0", "scoring.permutations=20",
@@ -58,7 +58,7 @@ def test_score_attack_geo_end_to_end_equals_scoring_attacks_geo(tmp_path):
     tiny_cohort(tmp_path / "cohort", n_persons=4, sessions=2)
     common = ["dataset=bids", f"dataset.root={tmp_path / 'cohort'}", "splits.test=0.5", "splits.dev=0.0",
               "splits.train=0.5", f"paths.prepared_dir={tmp_path / 'prepared'}", f"paths.cache_dir={tmp_path / 'cache'}",
-              f"paths.submissions_dir={tmp_path / 'submissions'}", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+              f"paths.submissions_dir={tmp_path / 'submissions'}", f"tracking.uri={sqlite_store(tmp_path / 'store')}",
               "progress=false", "workers=1", *CHEAP]
     assert main(["anonymize", "baseline=none", *common]) == 0
     submission = tmp_path / "submissions" / "baseline-none"

@@ -15,6 +15,8 @@ from pathlib import Path
 import nibabel as nib
 import pytest
 
+from tests.helpers import sqlite_store
+
 REPO = Path(__file__).resolve().parents[2]
 SCORING = ["attack=geo", "scoring.knowledge=[ignorant,semi_informed]", "scoring.bootstrap=50",
            "scoring.permutations=50", "scoring.reference=false", "scoring.adapt.views=[{}]",
@@ -39,7 +41,7 @@ def organiser(tmp_path_factory, small_synthetic, content_cache):
     out = _cli(["anonymize", "baseline=none", *common, "progress=false"])
     submission = Path(out.stdout.strip().splitlines()[-1])
     out = _cli(["score", f"submission={submission}", "split=dev", f"output_dir={root / 'organiser'}",
-                f"tracking.uri=sqlite:///{root / 'organiser.db'}", *common, *SCORING])
+                f"tracking.uri={sqlite_store(root / 'organiser-store')}", *common, *SCORING])
     (prepared,) = (root / "prepared").iterdir()
     return root, prepared, submission, json.loads(Path(out.stdout.strip().splitlines()[-1]).read_text())
 
@@ -56,7 +58,7 @@ def test_dev_self_evaluation_from_the_kit_alone_gives_the_organisers_figures(org
         out = _cli(["score", f"submission={submission}", "split=dev", f"kit={kit}",
                     f"output_dir={root / 'participant' / 'out'}", f"paths.cache_dir={root / 'participant' / 'cache'}",
                     f"paths.prepared_dir={root / 'participant' / 'prepared'}",
-                    f"tracking.uri=sqlite:///{root / 'participant' / 'mlflow.db'}", *SCORING])
+                    f"tracking.uri={sqlite_store(root / 'participant' / 'store')}", *SCORING])
         assert not (root / "participant" / "prepared").exists() and not (root / "datasets").exists()
     finally:
         for name in ("prepared", "datasets", "cache"):

@@ -17,7 +17,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.submission.format import SubmissionInfo, write_info
-from tests.helpers import tiny_cohort
+from tests.helpers import sqlite_store, tiny_cohort
 
 REPO = Path(__file__).resolve().parents[2]
 # the cheapest score that still attacks: one attack, one level, one condition, no bootstrap, no extras
@@ -35,7 +35,7 @@ def _common(root: Path) -> list[str]:
     return ["dataset=bids", f"dataset.root={root / 'cohort'}", "splits.test=0.5", "splits.dev=0.0",
             "splits.train=0.5", f"paths.prepared_dir={root / 'prepared'}", f"paths.cache_dir={root / 'cache'}",
             f"paths.submissions_dir={root / 'submissions'}", f"paths.outputs_dir={root / 'outputs'}",
-            f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "progress=false", "workers=1"]
+            f"tracking.uri={sqlite_store(root / 'store')}", "progress=false", "workers=1"]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def _stable(results: dict, path: bool = True) -> dict:
 
 
 def _runs_in_store(root: Path) -> int:
-    with sqlite3.connect(root / "mlflow.db") as db:
+    with sqlite3.connect(root / "store" / "db.sqlite") as db:
         return db.execute("select count(*) from runs").fetchone()[0]
 
 

@@ -14,7 +14,7 @@ from benchmark.cli import main
 from benchmark.cli.compose import compose
 from benchmark.data.prepare import prepare
 from benchmark.scoring.shards import shard_items, work_items
-from tests.helpers import tiny_cohort
+from tests.helpers import sqlite_store, tiny_cohort
 
 SCORE = ["attack=geo", "scoring.knowledge=[ignorant]", "scoring.bootstrap=20", "scoring.permutations=20",
          "scoring.plots=false", "scoring.attributes=false", "scoring.utility=false", "scoring.reference=false"]
@@ -23,7 +23,7 @@ SCORE = ["attack=geo", "scoring.knowledge=[ignorant]", "scoring.bootstrap=20", "
 def _common(root: Path, outputs: str = "outputs") -> list[str]:
     return ["dataset=bids", f"dataset.root={root / 'cohort'}", "splits.test=0.5", "splits.dev=0.0",
             "splits.train=0.5", f"paths.prepared_dir={root / 'prepared'}", f"paths.outputs_dir={root / outputs}",
-            f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "progress=false", "workers=1"]
+            f"tracking.uri={sqlite_store(root / 'store')}", "progress=false", "workers=1"]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_run_with_workers_fills_every_submission_at_once_and_scores_the_same(coh
         out = cohort / f"run-{workers}"
         argv = ["run", "baselines=[quickshear]", f"output_dir={out}", f"paths.cache_dir={cohort / f'run-cache-{workers}'}",
                 *SCORE, *common, f"paths.leaderboard_dir={cohort / f'board-{workers}'}",
-                f"tracking.uri=sqlite:///{cohort / f'run-{workers}.db'}", f"workers={workers}"]
+                f"tracking.uri={sqlite_store(cohort / f'store-{workers}')}", f"workers={workers}"]
         capsys.readouterr()
         assert main(argv) == 0
         printed = capsys.readouterr().out

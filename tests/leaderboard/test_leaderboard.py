@@ -337,3 +337,18 @@ def test_screenshots_of_the_main_page_and_a_submission_page(board, tmp_path):
             assert im.width == 1280 and im.getextrema() != ((255, 255), (255, 255), (255, 255))
     with Image.open(main) as im:
         assert im.height > 900  # the whole page: trade-off plot and table
+
+
+def test_dice_histogram_is_drawn_once_for_the_same_values(tmp_path):
+    """A board rebuilt from the same runs finds the histogram it drew (named by the values), not a redraw."""
+    from benchmark.leaderboard._submission import dice_histogram
+
+    volumes = [{"brain_dice": str(d)} for d in (0.99, 0.97, 1.0, 0.93)]
+    first = dice_histogram(volumes, tmp_path / "img" / "dice_histogram")
+    assert [p.suffix for p in first] == [".png", ".svg"] and all(p.is_file() for p in first)
+    stamps = [p.stat().st_mtime_ns for p in first]
+    assert dice_histogram(volumes, tmp_path / "img" / "dice_histogram") == first
+    assert [p.stat().st_mtime_ns for p in first] == stamps  # not written again
+    other = dice_histogram(volumes[:3], tmp_path / "img" / "dice_histogram")
+    assert other[0] != first[0] and other[0].is_file()  # other values, another drawing
+    assert dice_histogram([{"brain_dice": ""}], tmp_path / "none") == []

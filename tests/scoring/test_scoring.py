@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.core.keys import CONDITIONS, KNOWLEDGE
+from tests.helpers import sqlite_store
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKS = ("arcface", "geo")
@@ -42,10 +43,12 @@ def work(tmp_path_factory, content_cache):
     return root, common, Path(out.stdout.strip().splitlines()[-1])
 
 
-def _score_args(work, cache: str, out: str, store: str = "mlflow.db"):
+def _score_args(work, cache: str, out: str, store: str = ""):
+    """``store``: a new SQLite file of that name (created by the run itself), else the module's migrated one."""
     root, common, submission = work
+    uri = f"sqlite:///{root / store}" if store else sqlite_store(root / "store")
     return ["score", f"submission={submission}", f"output_dir={root / out}", f"paths.cache_dir={root / cache}",
-            f"tracking.uri=sqlite:///{root / store}", f"scoring.attacks=[{','.join(ATTACKS)}]",
+            f"tracking.uri={uri}", f"scoring.attacks=[{','.join(ATTACKS)}]",
             f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=50", "scoring.permutations=100",
             "scoring.adapt.views=[{}]", "scoring.adapt.finetune.epochs=5", *common]
 
@@ -114,15 +117,19 @@ def test_sigkill_and_restart_give_the_same_results(work, uninterrupted):
     import shutil
 
     root = work[0]
-    # brain masks of the originals are shared (content-keyed); the embeddings and results start cold
+    # the cache of the uninterrupted run less the geo embeddings, the adapted back ends and the results:
+    # the run computes geo's embeddings (one per sample, each written whole or not at all) and is killed
+    # among them, then the restart computes the rest and adapts and scores everything again
     for stage in (root / "cacheA").iterdir():
-        if stage.name not in ("embeddings", "adapted", "results"):
+        if stage.name not in ("adapted", "results"):
             shutil.copytree(stage, root / "cacheB" / stage.name, dirs_exist_ok=True)
+    geo = root / "cacheB" / "embeddings" / "geo"
+    shutil.rmtree(geo)
     proc = subprocess.Popen([sys.executable, "-m", "benchmark", *_score_args(work, "cacheB", "outB")],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
-        if len(list((root / "cacheB" / "embeddings").rglob("*.npz"))) >= 12:
+        if len(list(geo.rglob("*.npz"))) >= 12:
             break
         time.sleep(0.5)
     assert proc.poll() is None, "the run ended before it could be killed"
@@ -167,7 +174,7 @@ def test_reference_block_holds_none_figures_for_the_same_keys(work, uninterrupte
         (copy / "submission.yaml").write_text(yaml.safe_dump({"team": "acme", "system": "copy",
                                                              "description": "the originals, renamed"}))
     args = ["score", f"submission={copy}", f"paths.cache_dir={root / 'cacheA'}",
-            f"tracking.uri=sqlite:///{root / 'ref.db'}", "scoring.attacks=[arcface]", "scoring.knowledge=[ignorant]",
+            f"tracking.uri={sqlite_store(root / 'ref-store')}", "scoring.attacks=[arcface]", "scoring.knowledge=[ignorant]",
             "scoring.bootstrap=20", "scoring.permutations=50", "scoring.utility=false", "scoring.plots=false", *work[1]]
     results = []
     for i in range(2):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import sqlite_store
+
 REPO = Path(__file__).resolve().parents[2]
 KNOWLEDGE = ("ignorant", "lazy_informed", "semi_informed")
 
@@ -29,7 +31,7 @@ def results(tmp_path_factory, small_synthetic, content_cache):
     assert out.returncode == 0, out.stderr
     submission = out.stdout.strip().splitlines()[-1]
     out = _cli(["score", f"submission={submission}", f"output_dir={root / 'out'}",
-                f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "scoring.attacks=[shape,anatomy]",
+                f"tracking.uri={sqlite_store(root / 'store')}", "scoring.attacks=[shape,anatomy]",
                 f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=20", "scoring.permutations=20",
                 "scoring.adapt.views=[{}]", "scoring.plots=false",
                 "scoring.utility=false", "scoring.attributes=false", "scoring.reference=false",
