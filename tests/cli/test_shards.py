@@ -4,10 +4,12 @@ cache, then assembled: results.json equals the unsharded run's; ``anonymize`` sh
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import torch
 import pytest
 
 from benchmark.cli import main
@@ -97,7 +99,13 @@ def test_run_with_workers_fills_every_submission_at_once_and_scores_the_same(coh
                 *SCORE, *common, f"paths.leaderboard_dir={cohort / f'board-{workers}'}",
                 f"tracking.uri={sqlite_store(cohort / f'store-{workers}')}", f"workers={workers}"]
         capsys.readouterr()
-        assert main(argv) == 0
+        # the serial run on every core (make test sets one thread a worker), the pool's processes on one each
+        before = torch.get_num_threads()
+        torch.set_num_threads((os.cpu_count() or 1) if workers == 1 else before)
+        try:
+            assert main(argv) == 0
+        finally:
+            torch.set_num_threads(before)
         printed = capsys.readouterr().out
         assert ("per-volume work of 2 submission(s)" in printed) == (workers == 2), printed
         results[workers] = {sub.name: json.loads((sub / "results.json").read_text()) for sub in sorted(out.iterdir())}
