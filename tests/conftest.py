@@ -80,13 +80,12 @@ def content_cache(content_root):
     """``content_cache(cache_dir)``: ``cache_dir`` (a run's ``paths.cache_dir``) made with its content-keyed
     stages linked to :func:`content_root`, so no test runs deepbet or a registration on a volume another
     test already did; returns ``cache_dir``."""
-    shared = content_root
 
     def link(cache_dir: Path) -> Path:
         cache_dir.mkdir(parents=True, exist_ok=True)
         for stage in CONTENT_KEYED:
-            (shared / stage).mkdir(exist_ok=True)
-            (cache_dir / stage).symlink_to(shared / stage, target_is_directory=True)
+            (content_root / stage).mkdir(exist_ok=True)
+            (cache_dir / stage).symlink_to(content_root / stage, target_is_directory=True)
         return cache_dir
 
     return link

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from benchmark.core.files import file_lock
 from benchmark.tracking._config import TrackingConfig
@@ -47,7 +47,8 @@ def client(tcfg: TrackingConfig):
         db.parent.mkdir(parents=True, exist_ok=True)
 
     def make():
-        with _file_lock(db):  # one process at a time creates or migrates a SQLite store's tables
+        # one process at a time creates or migrates a SQLite store's tables (a lock file beside it)
+        with file_lock(db.with_name(db.name + ".lock")) if db is not None else contextlib.nullcontext():
             c = MlflowClient(tracking_uri=uri)
             c.search_experiments(max_results=1)  # touches the store: creates and migrates a new SQLite file
         return c
@@ -57,16 +58,6 @@ def client(tcfg: TrackingConfig):
         return is_transient(e) or "already exists" in text or "duplicate column" in text
 
     return retry(make, "connect", tcfg, transient)
-
-
-@contextlib.contextmanager
-def _file_lock(db: Optional[Path]) -> Iterator[None]:
-    """An exclusive lock on ``<db>.lock`` beside a SQLite file; nothing for other stores."""
-    if db is None:
-        yield
-        return
-    with file_lock(db.with_name(db.name + ".lock")):
-        yield
 
 
 def experiment_id(c, tcfg: TrackingConfig, create: bool = True) -> Optional[str]:
