@@ -30,7 +30,8 @@ from benchmark.scoring.score import score_submission
 from benchmark.scoring.shards import fill_cache
 from benchmark.submission.anonymize import anonymize_kit
 from benchmark.submission.unpack import is_archive, scratch_target
-from benchmark.submission.validate import report_path, validate_submission, validation_config, write_report
+from benchmark.submission.validate import (ValidationReport, report_path, validate_submission, validation_config,
+                                          write_report)
 from benchmark.leaderboard import RENDERS, leaderboard_config, write_renders
 from benchmark.tracking import log_results, tracking_config
 
@@ -41,13 +42,14 @@ def default_output_dir(cfg: DictConfig, team: str, system: str, command: str = "
 
 
 def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None = None,
-             command: str = "score") -> tuple[Path, Results]:
+             command: str = "score", report: Optional[ValidationReport] = None) -> tuple[Path, Results]:
     """Validate, score and track one submission; returns (results.json path, results).
 
     A submission that fails validation is not scored: it is tracked with its reason (unranked on the
     leaderboard) and its results hold no split. A scored submission gets the ``none`` baseline's figures
     for the same keys as its ``reference`` block (:mod:`benchmark.scoring.reference`, :func:`add_reference`); scoring
-    ``none`` itself caches them.
+    ``none`` itself caches them. ``report``: the folder's validation report when :func:`to_score` has just
+    made it (not validated again).
     """
     limits = validation_config(cfg)
     if is_archive(submission) and submission.is_file() and not limits.unpack_dir:
@@ -55,20 +57,20 @@ def evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Pat
         with scratch_target(cfg.paths.cache_dir, submission) as target:
             return _evaluate(cfg, prepared, submission, out_dir, command,
                              dataclasses.replace(limits, unpack_dir=str(target)))
-    return _evaluate(cfg, prepared, submission, out_dir, command, limits)
+    return _evaluate(cfg, prepared, submission, out_dir, command, limits, report)
 
 
-def to_score(cfg: DictConfig, prepared: Prepared, submission: Path) -> Optional[Path]:
-    """The folder scoring would read, when ``submission`` is a valid folder (not an archive) whose results
-    are not in the result cache; else None. Validation results are remembered by content, so the
-    validation that :func:`evaluate` then runs is cheap."""
+def to_score(cfg: DictConfig, prepared: Prepared, submission: Path) -> tuple[Optional[ValidationReport], Optional[Path]]:
+    """(the validation report of ``submission``, None for an archive; the folder scoring would read when
+    ``submission`` is a valid folder whose results are not in the result cache, else None). Pass the
+    report on to :func:`evaluate`."""
     if is_archive(submission):
-        return None
+        return None, None
     report = validate_submission(submission, prepared.kit, validation_config(cfg), cfg.paths.cache_dir)
     if not report.ok:
-        return None
+        return report, None
     root = Path(report.root or submission)
-    return None if _cached(cfg, result_cache.key(cfg, prepared, root)) is not None else root
+    return report, None if _cached(cfg, result_cache.key(cfg, prepared, root)) is not None else root
 
 
 def _cached(cfg: DictConfig, entry: str) -> Optional[tuple[Results, Path]]:
@@ -94,8 +96,8 @@ def _scored(cfg: DictConfig, prepared: Prepared, root: Path, out_dir: Path) -> R
 
 
 def _evaluate(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path | None, command: str,
-              limits) -> tuple[Path, Results]:
-    report = validate_submission(submission, prepared.kit, limits, cfg.paths.cache_dir)
+              limits, report: Optional[ValidationReport] = None) -> tuple[Path, Results]:
+    report = report or validate_submission(submission, prepared.kit, limits, cfg.paths.cache_dir)
     write_report(report, report_path(submission, limits))
     team = report.team or submission.name
     system = report.system or "?"

@@ -50,14 +50,15 @@ def _output_names(submissions: list[Path]) -> list[str]:
     return names
 
 
-def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, threads: int = 0) -> tuple[str, str]:
-    """Validate, score and track one submission (in a worker process when ``threads``); (status line,
-    team/system)."""
+def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, threads: int = 0,
+                  report=None) -> tuple[str, str]:
+    """Validate (unless ``report`` is its validation report), score and track one submission (in a worker
+    process when ``threads``); (status line, team/system)."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    path, results = evaluate(cfg, prepared, submission, out_dir, command="run")
+    path, results = evaluate(cfg, prepared, submission, out_dir, command="run", report=report)
     status = (("reused (unchanged)" if results.reused else "scored") if results.validation.ok
               else f"INVALID: {results.validation.reason}")
     return f"{submission}: {status} -> {path}", results.submission.name
@@ -136,26 +137,26 @@ def _score_all(cfg: DictConfig, prepared, submissions: list[Path]) -> None:
         print(done[0], flush=True)
         names.setdefault(done[1], []).append(submission)
 
-    pending = [to_score(cfg, prepared, sub) for sub in submissions]
+    reports, pending = zip(*(to_score(cfg, prepared, sub) for sub in submissions))
     todo = [root for root in pending if root is not None]
     if cfg.workers > 1 and todo and sharding(cfg).n <= 1:
         t = time.perf_counter()
         n = fill_together(cfg, prepared, todo, cfg.workers)
         print(f"per-volume work of {len(todo)} submission(s): {n} items in {cfg.workers} processes "
               f"({time.perf_counter() - t:.0f} s)", flush=True)
-    jobs = list(zip(submissions, out_dirs))
+    jobs = list(zip(submissions, out_dirs, reports))
     busy = [root is not None or is_archive(sub) for sub, root in zip(submissions, pending)]
     if cfg.workers > 1 and sum(busy) > 1:  # reused results need no worker process
         from joblib import Parallel, delayed
 
         n = min(cfg.workers, sum(busy))
-        calls = (delayed(_evaluate_one)(cfg, prepared, sub, out, max(1, (os.cpu_count() or 1) // n))
-                 for sub, out in jobs)
-        for done, (sub, _) in zip(Parallel(n_jobs=n, return_as="generator")(calls), jobs):
+        calls = (delayed(_evaluate_one)(cfg, prepared, sub, out, max(1, (os.cpu_count() or 1) // n), checked)
+                 for sub, out, checked in jobs)
+        for done, (sub, _, _) in zip(Parallel(n_jobs=n, return_as="generator")(calls), jobs):
             report(done, sub)
     else:
-        for sub, out in jobs:
-            report(_evaluate_one(cfg, prepared, sub, out), sub)
+        for sub, out, checked in jobs:
+            report(_evaluate_one(cfg, prepared, sub, out, report=checked), sub)
     for name, subs in names.items():
         if len(subs) > 1:  # the leaderboard has one row per team/system: the last run tracked
             print(f"warning: {len(subs)} submissions declare {name} ({', '.join(map(str, subs))}); the "

@@ -5,7 +5,7 @@ VoicePrivacy Challenge (see :data:`POLICY`): privacy floors on the worst-case se
 utility within each floor. A submission that failed validation is listed with its reason, unranked; the
 ``none`` baseline (the original volumes) is the reference row, always shown.
 
-Beside ``index.html``: the privacy-utility trade-off plot (``tradeoff.png``, ``.svg``) and a page per
+Beside ``index.html``: the privacy-utility trade-off plot (``tradeoff-<digest>.png``, ``.svg``) and a page per
 submission (``submissions/<team>_<system>.html``, images in ``img/<team>_<system>/``), linked from its row.
 
 Modules, one job each: ``_ranking`` (rows, tiers, order, reference figures), ``_artifacts`` (a run's

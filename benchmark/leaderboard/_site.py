@@ -1,5 +1,5 @@
 """Build ``leaderboard/`` from the tracked runs: json, csv, md, a static, sortable ``index.html`` with the
-trade-off plot (``tradeoff.png``, ``.svg``), and a page per submission (``submissions/``, images in ``img/``)."""
+trade-off plot (``tradeoff-<digest>.png``, ``.svg``), and a page per submission (``submissions/``, images in ``img/``)."""
 
 from __future__ import annotations
 
@@ -69,16 +69,16 @@ def write_pages(board: dict[str, Any], by_id: dict[str, Any], out_dir: Path, tcf
 
 def split_runs(tcfg: TrackingConfig, split: str) -> list:
     """The experiment's finished runs of ``split``, newest first; an error saying what is tracked when none."""
+    found = runs(tcfg, split)
+    if found:
+        return found
     all_runs = runs(tcfg)
     if not all_runs:
         raise BenchmarkError(f"no finished runs in experiment '{tcfg.experiment}' at {tcfg.uri}; "
                              "score a submission first (python -m benchmark score / run)")
-    found = [r for r in all_runs if r.data.tags.get("split") == split]
-    if not found:
-        have = sorted({r.data.tags.get("split", "?") for r in all_runs})
-        raise BenchmarkError(f"no runs of split '{split}' in experiment '{tcfg.experiment}' "
-                             f"(splits tracked: {', '.join(have)}); set leaderboard.split")
-    return found
+    have = sorted({r.data.tags.get("split", "?") for r in all_runs})
+    raise BenchmarkError(f"no runs of split '{split}' in experiment '{tcfg.experiment}' "
+                         f"(splits tracked: {', '.join(have)}); set leaderboard.split")
 
 
 def readable(paths: list[Path]) -> None:

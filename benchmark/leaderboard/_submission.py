@@ -9,10 +9,10 @@ import html
 from pathlib import Path
 from typing import Any, Optional
 
-from benchmark.core.files import config_hash
 from benchmark.core.keys import MetricKey
 from benchmark.metrics import figure, save_figure
 from benchmark.leaderboard._artifacts import Details
+from benchmark.leaderboard._drawn import drawn_once
 from benchmark.leaderboard._formats import attr_text, chance_text, ci_text, eer_text, fmt, rank_text
 from benchmark.leaderboard._ranking import group_order
 
@@ -72,20 +72,14 @@ def attribute_table(metrics: dict[str, float]) -> str:
     return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
-HISTOGRAM_VERSION = 1  # bump when the histogram's drawing changes: boards then draw it anew
-
-
 def dice_histogram(volumes: list[dict[str, str]], path: Path) -> list[Path]:
     """A small histogram of the brain Dice per volume, ``<path>-<digest>.png`` and ``.svg`` (none without
-    volumes). The name holds a digest of the values, so a board rebuilt from the same runs finds the files
-    it drew before instead of drawing them again."""
+    volumes), drawn once per set of values (:func:`~benchmark.leaderboard._drawn.drawn_once`)."""
     dice = [float(v["brain_dice"]) for v in volumes if v.get("brain_dice") not in (None, "")]
-    if not dice:
-        return []
-    stem = path.with_name(f"{path.name}-{config_hash({'version': HISTOGRAM_VERSION, 'dice': dice})[:12]}")
-    drawn = [stem.with_name(f"{stem.name}.{ext}") for ext in ("png", "svg")]
-    if all(p.is_file() for p in drawn):
-        return drawn
+    return drawn_once(path, dice, lambda stem: _draw_histogram(dice, stem)) if dice else []
+
+
+def _draw_histogram(dice: list[float], stem: Path) -> list[Path]:
     fig = figure((4.2, 2.4))
     ax = fig.add_subplot()
     ax.hist(dice, bins=min(20, max(5, len(dice) // 2)), color="#5e3c99")

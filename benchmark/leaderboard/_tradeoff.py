@@ -1,4 +1,4 @@
-"""The privacy-utility trade-off plot: ``tradeoff.png`` and ``tradeoff.svg`` beside the page.
+"""The privacy-utility trade-off plot: ``tradeoff-<digest>.png`` and ``.svg`` beside the page.
 
 One point per scored submission: the ranking figure (worst-case semi-informed EER, with its 95% interval
 as an error bar) against brain preservation (mean Dice); the failure rate as the marker's colour; the
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.metrics import figure, save_figure
+from benchmark.leaderboard._drawn import drawn_once
 from benchmark.leaderboard._ranking import FLOORS
 
 TIER_COLOURS = ("#d8f3dc", "#e9f5c9", "#fff3c4", "#f4e2dc")  # as the page's tier cells
@@ -49,9 +50,20 @@ def _label(r: dict[str, Any], many: bool) -> str:
     return r["submission"]
 
 
+#: what the plot shows of a row
+SHOWN = ("submission", "system", "reference", "rank", "ranking_eer", "ranking_ci_low", "ranking_ci_high", "dice_mean",
+         "failure_rate", "distinguishable", "chance", "chance_p05")
+
+
 def tradeoff_plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
-    """Write ``out_dir/tradeoff.png`` and ``.svg`` (see the module); return both paths."""
+    """Write ``out_dir/tradeoff-<digest>.png`` and ``.svg`` (see the module), unless a board of the same
+    points drew them already (:func:`~benchmark.leaderboard._drawn.drawn_once`); return both paths."""
     pts = plotted(rows)
+    return drawn_once(Path(out_dir) / "tradeoff", [{k: r.get(k) for k in SHOWN} for r in pts],
+                      lambda stem: _draw(pts, stem))
+
+
+def _draw(pts: list[dict[str, Any]], stem: Path) -> list[Path]:
     fig = figure((7.5, 4.6))
     ax = fig.add_subplot()
     top = max([0.55] + [r.get("ranking_ci_high") or r["ranking_eer"] for r in pts])
@@ -90,4 +102,4 @@ def tradeoff_plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
                  fontsize=8)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, frameon=False)  # below: no point hidden
-    return save_figure(fig, Path(out_dir) / "tradeoff")
+    return save_figure(fig, stem)

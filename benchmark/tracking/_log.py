@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -13,6 +14,7 @@ from typing import Any, Iterable, Mapping, Optional
 import yaml
 
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import sha256_file
 from benchmark.core.keys import SPLITS
 from benchmark.tracking._config import TrackingConfig, tracking_config
 from benchmark.tracking._content import (MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, artifact_files,
@@ -33,6 +35,10 @@ def log_results(results: Mapping[str, Any], cfg_container: Mapping[str, Any] | N
     cohort is the synthetic one (``provenance.synthetic``: renders of no real person).
     A submission that failed validation (``validation["ok"]`` false) and has no split results still gets
     one run per split, without metrics, tagged with the reason: the leaderboard shows it unranked.
+
+    A split whose run would hold exactly what the latest finished run of that submission and split holds
+    (tag ``content_digest``: :func:`content_digest`) is not logged again: its id is returned (an unchanged
+    submission scored again, ``run`` on a warm cache, adds no run).
     """
     tcfg = tracking_config(tracking_cfg)
     splits: dict[str, Mapping[str, Any]] = dict(results.get("splits") or {})
@@ -47,12 +53,73 @@ def log_results(results: Mapping[str, Any], cfg_container: Mapping[str, Any] | N
     params = config_params(cfg_container)
     c = client(tcfg)
     exp_id = experiment_id(c, tcfg)
+    synthetic = bool((results.get("provenance") or {}).get("synthetic"))
+    biometric = tcfg.log_biometric_artifacts or synthetic
     with tempfile.TemporaryDirectory(prefix="tracking-") as tmp:
         own = _own_artifacts(Path(tmp), results, cfg_container, validation)
-        synthetic = bool((results.get("provenance") or {}).get("synthetic"))
-        return [_log_run(c, tcfg, exp_id, split, run_tags(results, split, validation), params,
-                         split_metrics(values or {}), own, artifacts or {}, synthetic)
-                for split, values in splits.items()]
+        ids = []
+        for split, values in splits.items():
+            tags, metrics = run_tags(results, split, validation), split_metrics(values or {})
+            files = _split_artifacts(split, artifacts or {})
+            tags[CONTENT_TAG] = content_digest(tags, params, metrics, results, cfg_container, validation, files,
+                                               biometric)
+            ids.append(_tracked(c, tcfg, exp_id, tags)
+                       or _log_run(c, tcfg, exp_id, tags, params, metrics, own, files, biometric))
+        return ids
+
+
+CONTENT_TAG = "content_digest"
+#: tags that say how a run came about, not what it holds
+_CIRCUMSTANCE_TAGS = ("reused", "reused.entry", CONTENT_TAG)
+
+
+def content_digest(tags: Mapping[str, str], params: Mapping[str, str], metrics: Mapping[str, float],
+                   results: Mapping[str, Any], cfg_container: Mapping[str, Any],
+                   validation: Optional[Mapping[str, Any]], artifacts: list[tuple[Path, str, Path]],
+                   biometric: bool) -> str:
+    """SHA-256 of what a split's run holds: its tags (less whether its figures were reused), params,
+    metrics, the config, ``results.json`` (less ``reused``), the validation report, and each artifact
+    file's destination and bytes."""
+    h = hashlib.sha256(json.dumps({
+        "tags": {k: v for k, v in tags.items() if k not in _CIRCUMSTANCE_TAGS}, "params": dict(params),
+        "metrics": dict(metrics), "config": dict(cfg_container), "validation": validation,
+        "results": {k: v for k, v in results.items() if k != "reused"}, "biometric": biometric,
+    }, sort_keys=True, default=str).encode())
+    for path, key, dest in artifacts:
+        h.update(f"{key}\0{dest.as_posix()}\0{sha256_file(path)}\n".encode())
+    return h.hexdigest()
+
+
+def _split_artifacts(split: str, artifacts: Artifacts) -> list[tuple[Path, str, Path]]:
+    """(file, artifact key, path below the key's folder in the run) of every artifact file of ``split``'s
+    run (see :func:`log_results`)."""
+    out = []
+    for key, paths in artifacts.items():
+        parts = Path(str(key)).parts
+        if parts and parts[0] in SPLITS:
+            if parts[0] != split:
+                continue
+            parts = parts[1:]
+        for given in paths:
+            given = Path(given)
+            if not given.exists():
+                raise BenchmarkError("artifact not found", given)
+            out += [(f, str(key), Path(*parts) / rel) for f, rel in artifact_files(given)]
+    return out
+
+
+def _tracked(c, tcfg: TrackingConfig, exp_id: str, tags: Mapping[str, str]) -> Optional[str]:
+    """The id of the latest finished run of this submission and split when it holds the same content."""
+    who, split = tags["submission"], tags["split"]
+    if "'" in who + split:  # not expressible in a filter string: log anew
+        return None
+    latest = retry(lambda: c.search_runs([exp_id], filter_string=f"attributes.status = 'FINISHED' and "
+                                         f"tags.submission = '{who}' and tags.split = '{split}'",
+                                         order_by=["attributes.start_time DESC"], max_results=1),
+                   "search runs", tcfg)
+    if latest and latest[0].data.tags.get(CONTENT_TAG) == tags[CONTENT_TAG]:
+        return latest[0].info.run_id
+    return None
 
 
 def _own_artifacts(tmp: Path, results: Mapping[str, Any], cfg_container: Mapping[str, Any],
@@ -69,9 +136,9 @@ def _own_artifacts(tmp: Path, results: Mapping[str, Any], cfg_container: Mapping
     return own
 
 
-def _log_run(c, tcfg: TrackingConfig, exp_id: str, split: str, tags: dict[str, str], params: dict[str, str],
-             metrics: dict[str, float], own: list[tuple[Path, Optional[str]]], artifacts: Artifacts,
-             synthetic: bool = False) -> str:
+def _log_run(c, tcfg: TrackingConfig, exp_id: str, tags: dict[str, str], params: dict[str, str],
+             metrics: dict[str, float], own: list[tuple[Path, Optional[str]]], files: list[tuple[Path, str, Path]],
+             biometric: bool) -> str:
     """One finished run (marked FAILED, and the error raised, when logging fails half-way)."""
     run = retry(lambda: c.create_run(exp_id, tags=tags, run_name=tags["mlflow.runName"]), "create run", tcfg)
     rid = run.info.run_id
@@ -80,7 +147,7 @@ def _log_run(c, tcfg: TrackingConfig, exp_id: str, split: str, tags: dict[str, s
         _log_values(c, tcfg, rid, params, metrics)
         for path, dest in own:
             retry(lambda: c.log_artifact(rid, str(path), dest), "log artifact", tcfg)
-        skipped = _log_artifacts(c, tcfg, rid, split, artifacts, tcfg.log_biometric_artifacts or synthetic)
+        skipped = _log_artifacts(c, tcfg, rid, files, biometric)
         if skipped:
             retry(lambda: c.set_tag(rid, "artifacts.biometric_skipped", str(skipped)), "tag", tcfg)
         retry(lambda: c.set_terminated(rid, "FINISHED"), "end run", tcfg)
@@ -107,28 +174,16 @@ def _log_values(c, tcfg: TrackingConfig, rid: str, params: dict[str, str], metri
         retry(lambda: c.log_batch(rid, metrics=chunk_m), "log metrics", tcfg)
 
 
-def _log_artifacts(c, tcfg: TrackingConfig, rid: str, split: str, artifacts: Artifacts, biometric: bool) -> int:
-    """Log the given files of this split's run (see :func:`log_results`), biometric ones only when
-    ``biometric``; returns how many biometric files were skipped."""
+def _log_artifacts(c, tcfg: TrackingConfig, rid: str, files: list[tuple[Path, str, Path]], biometric: bool) -> int:
+    """Log a split's artifact files (:func:`_split_artifacts`), biometric ones only when ``biometric``;
+    returns how many biometric files were skipped."""
     skipped = 0
-    for key, paths in artifacts.items():
-        parts = Path(str(key)).parts
-        if parts and parts[0] in SPLITS:
-            if parts[0] != split:
-                continue
-            parts = parts[1:]
-        dest_root = Path(*parts) if parts else Path()
-        for given in paths:
-            given = Path(given)
-            if not given.exists():
-                raise BenchmarkError("artifact not found", given)
-            for f, rel in artifact_files(given):
-                if not biometric and is_biometric(str(key), rel):
-                    skipped += 1
-                    continue
-                dest = (dest_root / rel.parent).as_posix()
-                dest = None if dest in ("", ".") else dest
-                retry(lambda: c.log_artifact(rid, str(f), dest), "log artifact", tcfg)
+    for f, key, dest in files:
+        if not biometric and is_biometric(key, dest):  # dest's folders are the key's (less the split) and the file's
+            skipped += 1
+            continue
+        folder = dest.parent.as_posix()
+        retry(lambda: c.log_artifact(rid, str(f), None if folder in ("", ".") else folder), "log artifact", tcfg)
     return skipped
 
 

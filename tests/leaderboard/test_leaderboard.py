@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from pathlib import Path
 
@@ -180,8 +181,10 @@ def test_outputs_and_ranking(board):
     assert page.count('class="vsref"') >= 4 * 2  # none's figures under each scored submission's
     assert "attack strength: the original volumes" in page
     # the trade-off plot beside the page, and a page per tracked submission, linked from its row
-    assert (board / "tradeoff.png").read_bytes()[:4] == b"\x89PNG" and "<svg" in (board / "tradeoff.svg").read_text()
-    assert 'src="tradeoff.png"' in page and data["tradeoff"] == ["tradeoff.png", "tradeoff.svg"]
+    png, svg = data["tradeoff"]
+    assert re.fullmatch(r"tradeoff-[0-9a-f]{12}\.png", png) and svg == png[:-4] + ".svg"
+    assert (board / png).read_bytes()[:4] == b"\x89PNG" and "<svg" in (board / svg).read_text()
+    assert f'src="{png}"' in page
     for sub in ("gamma/refacer", "baseline/none", "bad/broken"):
         assert f'href="{rows[sub]["page"]}"' in page and (board / rows[sub]["page"]).is_file()
 
@@ -352,3 +355,19 @@ def test_dice_histogram_is_drawn_once_for_the_same_values(tmp_path):
     other = dice_histogram(volumes[:3], tmp_path / "img" / "dice_histogram")
     assert other[0] != first[0] and other[0].is_file()  # other values, another drawing
     assert dice_histogram([{"brain_dice": ""}], tmp_path / "none") == []
+
+
+def test_the_tradeoff_plot_is_drawn_once_for_the_same_points(tmp_path):
+    """Rebuilt from the same rows, the board finds its trade-off plot; another point draws another."""
+    from benchmark.leaderboard._tradeoff import tradeoff_plot
+
+    rows = [{"submission": f"t/s{i}", "system": f"s{i}", "reference": i == 0, "rank": i or None,
+             "ranking_eer": 0.1 * i, "ranking_ci_low": 0.05 * i, "ranking_ci_high": 0.15 * i, "dice_mean": 1 - 0.01 * i,
+             "failure_rate": 0.0, "distinguishable": True, "chance": 0.4, "chance_p05": 0.3, "run_id": f"r{i}"}
+            for i in range(3)]
+    first = tradeoff_plot(rows, tmp_path)
+    stamps = [p.stat().st_mtime_ns for p in first]
+    assert tradeoff_plot([{**r, "run_id": "other"} for r in rows], tmp_path) == first  # run ids are not shown
+    assert [p.stat().st_mtime_ns for p in first] == stamps
+    moved = tradeoff_plot([*rows[:2], {**rows[2], "dice_mean": 0.9}], tmp_path)
+    assert moved[0] != first[0] and all(p.is_file() for p in moved)

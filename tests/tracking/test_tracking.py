@@ -269,11 +269,48 @@ def test_runs_carry_filter_tags_and_the_experiment_opens_on_its_runs(tmp_path):
 
 
 def test_a_run_that_fails_half_way_is_marked_failed_and_the_error_raised(tmp_path):
+    """The store cannot write the artifacts (a file where the experiment's artifact folder should be): the
+    run is created, then marked FAILED, and the error raised."""
     from mlflow.tracking import MlflowClient
 
-    tcfg = TrackingConfig(uri=sqlite_store(tmp_path), experiment="half", log_biometric_artifacts=True)
-    with pytest.raises(BenchmarkError, match="artifact not found"):
-        log_results(results_for("a", "b", splits=("test",)), {}, tcfg, {"renders": [tmp_path / "gone"]}, None)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not the artifact folder")
+    tcfg = TrackingConfig(uri=sqlite_store(tmp_path), experiment="half", artifact_location=blocked.as_uri())
+    with pytest.raises(OSError):
+        log_results(results_for("a", "b", splits=("test",)), {}, tcfg, {}, None)
     c = MlflowClient(tracking_uri=tcfg.uri)
     runs = c.search_runs([c.get_experiment_by_name("half").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_a_missing_artifact_is_named_before_any_run_is_made(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    tcfg = TrackingConfig(uri=sqlite_store(tmp_path), experiment="gone", log_biometric_artifacts=True)
+    with pytest.raises(BenchmarkError, match="artifact not found"):
+        log_results(results_for("a", "b", splits=("test",)), {}, tcfg, {"renders": [tmp_path / "gone"]}, None)
+    c = MlflowClient(tracking_uri=tcfg.uri)
+    assert c.search_runs([c.get_experiment_by_name("gone").experiment_id]) == []
+
+
+def test_the_same_content_is_not_logged_twice(tmp_path):
+    """Logging what the latest run of a submission and split already holds returns that run (figures reused
+    or not); another figure, another artifact byte or a run of another content in between logs anew."""
+    from mlflow.tracking import MlflowClient
+
+    tcfg = TrackingConfig(uri=sqlite_store(tmp_path), experiment="dedup")
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "det.png").write_bytes(b"png 1")
+    art = {"test/plots": [plots]}
+    first = log_results(results_for("a", "b"), CFG, tcfg, art, {"ok": True})
+    assert log_results({**results_for("a", "b"), "reused": ".cache/results/x"}, CFG, tcfg, art, {"ok": True}) == first
+    other = log_results(results_for("a", "b", eer=0.2), CFG, tcfg, art, {"ok": True})
+    assert other[0] != first[0] and other[1] != first[1]
+    back = log_results(results_for("a", "b"), CFG, tcfg, art, {"ok": True})  # not the latest any more: anew
+    assert not set(back) & set(first + other)
+    (plots / "det.png").write_bytes(b"png 2")
+    again = log_results(results_for("a", "b"), CFG, tcfg, art, {"ok": True})
+    assert again[0] == back[0] and again[1] != back[1]  # the plot is the test split's only
+    c = MlflowClient(tracking_uri=tcfg.uri)
+    assert len(c.search_runs([c.get_experiment_by_name("dedup").experiment_id])) == 7
