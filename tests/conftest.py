@@ -21,6 +21,20 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_MRI = Path(os.environ.get("BENCHMARK_REAL_MRI", REPO.parent / "shared" / "data" / "real-mri"))
 
 
+#: The test files that take longest (a few minutes of one worker each on a 2-core machine), collected first:
+#: pytest-xdist hands out whole files (``--dist loadfile``) in collection order, and a long file handed out
+#: last keeps one worker busy while the other waits.
+LONGEST_FIRST = ("scoring/test_scoring.py", "baselines/test_baselines.py", "cli/test_devkit.py", "cli/test_shards.py",
+                 "scoring/test_results.py", "scoring/test_volumetric_scoring.py", "studies/test_studies.py",
+                 "cli/test_cli.py", "cli/test_multirun.py", "attacks/test_volumetric.py", "studies/test_hair_attributes.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    tests = REPO / "tests"
+    items.sort(key=lambda item: rank.get(Path(item.fspath).relative_to(tests).as_posix(), len(rank)))  # stable
+
+
 @pytest.fixture(scope="session")
 def real_mri_root() -> Path:
     """Root of ../shared/data/real-mri (real head scans, see its README); skip when absent."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
+import io
+import os
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -236,3 +240,35 @@ def frame_difference(a, b, world: np.ndarray) -> tuple[float, float, float]:
 
     centre = R @ a.center + world[:3, 3]
     return float(np.linalg.norm(centre - b.center)), angle(R @ a.forward, b.forward), angle(R @ a.up, b.up)
+
+
+def cli(*args, cwd: Path | None = None) -> SimpleNamespace:
+    """``python -m benchmark <args>`` run in this test process, in ``cwd`` when given: (``returncode``,
+    ``stdout``, ``stderr``) as text. The worker's imports and loaded models serve every call (a new
+    process costs about 10 s of imports on a 2-core machine); tests of what only a separate process shows
+    (exit on a signal, two processes at once, a participant without the organiser's files) start one.
+    ``cwd``: relative paths of the config are the folder's; joblib's worker processes, which outlive a call
+    in the folder they started in, are shut down before and after such a call."""
+    from benchmark.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    here, env = os.getcwd(), dict(os.environ)  # a command sets BENCHMARK_CACHE_DIR for its worker processes
+    try:
+        if cwd is not None:
+            _stop_joblib_workers()
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(env)
+        if cwd is not None:
+            _stop_joblib_workers()
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def _stop_joblib_workers() -> None:
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import nibabel as nib
 import pytest
 
-from tests.helpers import sqlite_store
+from tests.helpers import cli, sqlite_store
 
 REPO = Path(__file__).resolve().parents[2]
 SCORING = ["attack=geo", "scoring.knowledge=[ignorant,semi_informed]", "scoring.bootstrap=50",
@@ -23,9 +23,10 @@ SCORING = ["attack=geo", "scoring.knowledge=[ignorant,semi_informed]", "scoring.
            "scoring.adapt.finetune.epochs=0", "progress=false"]
 
 
-def _cli(args):
-    out = subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True, cwd=REPO,
-                         timeout=900)
+def _cli(args, *, process: bool = False):
+    """The command in this process, or in a new one when ``process`` (nothing of this one's memory used)."""
+    out = (subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=900) if process else cli(*args))
     assert out.returncode == 0, out.stderr[-3000:]
     return out
 
@@ -58,7 +59,7 @@ def test_dev_self_evaluation_from_the_kit_alone_gives_the_organisers_figures(org
         out = _cli(["score", f"submission={submission}", "split=dev", f"kit={kit}",
                     f"output_dir={root / 'participant' / 'out'}", f"paths.cache_dir={root / 'participant' / 'cache'}",
                     f"paths.prepared_dir={root / 'participant' / 'prepared'}",
-                    f"tracking.uri={sqlite_store(root / 'participant' / 'store')}", *SCORING])
+                    f"tracking.uri={sqlite_store(root / 'participant' / 'store')}", *SCORING], process=True)
         assert not (root / "participant" / "prepared").exists() and not (root / "datasets").exists()
     finally:
         for name in ("prepared", "datasets", "cache"):

@@ -6,24 +6,20 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import nibabel as nib
 
-from tests.helpers import tiny_cohort
+from tests.helpers import cli, tiny_cohort
 
-REPO = Path(__file__).resolve().parents[2]
 FAST = ["scoring.attacks=[arcface]", "scoring.knowledge=[ignorant]", "scoring.bootstrap=50", "scoring.permutations=50",
         "scoring.utility=false", "scoring.plots=false", "progress=false"]
 
 
 def _cli(cwd: Path, *args):
-    return subprocess.run([sys.executable, "-m", "benchmark", *args, *FAST], capture_output=True, text=True,
-                          cwd=cwd, timeout=900)
+    return cli(*args, *FAST, cwd=cwd)
 
 
 def _bad_submissions(good: Path, root: Path) -> dict[str, Path]:

@@ -9,16 +9,13 @@ that the second reuses the first's figures; the folder prefix of paths replaced)
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from benchmark.scoring.results import Failure, Provenance, Results, SubmissionInfo, Validation
-from tests.helpers import tiny_cohort
+from tests.helpers import cli, tiny_cohort
 
-REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).with_name("data")
 BEFORE = ("results_reused.json", "results_invalid.json")
 
@@ -67,16 +64,15 @@ def test_a_tiny_cohort_scored_now_has_the_keys_of_before(tmp_path):
     common = ["scoring.attacks=[arcface]", "scoring.knowledge=[ignorant,lazy_informed]", "scoring.bootstrap=20",
               "scoring.permutations=20", "progress=false", "dataset=bids", f"dataset.root={cohort}"]
 
-    def cli(*args):
-        out = subprocess.run([sys.executable, "-m", "benchmark", *args, *common], capture_output=True, text=True,
-                             cwd=work, timeout=900)
+    def run(*args):
+        out = cli(*args, *common, cwd=work)
         assert out.returncode == 0, out.stderr[-3000:]
         return out.stdout.strip().splitlines()[-1]
 
     # none: the tiny cohort's balls hold no face for the template baselines to place (they refuse them now)
-    submission = cli("anonymize", "baseline=none")
+    submission = run("anonymize", "baseline=none")
     for reuse in ("false", "true"):  # scored anew, then read back from the result cache (reused)
-        now = json.loads((work / cli("score", f"submission={submission}", f"scoring.reuse={reuse}")).read_text())
+        now = json.loads((work / run("score", f"submission={submission}", f"scoring.reuse={reuse}")).read_text())
     before = json.loads((DATA / "results_reused.json").read_text())
     before.pop("reference")  # none is the reference: it has no reference block of its own
     assert sorted(now.pop("provenance")) == ["code", "cohort", "git", "synthetic"]  # added since (MLflow tags)

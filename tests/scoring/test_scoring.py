@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.core.keys import CONDITIONS, KNOWLEDGE
-from tests.helpers import sqlite_store
+from tests.helpers import cli, sqlite_store
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKS = ("arcface", "geo")
@@ -24,9 +24,8 @@ WITH_CHANCE = ("eer", "min_cllr", "auc", "linkability", "rank1", "rank5")  # eac
 ATTRIBUTES = ("age_r2", "age_mae", "sex_accuracy", "sex_balanced_accuracy")  # each with _chance and an interval
 
 
-def _cli(args, **kw):
-    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=900, **kw)
+def _cli(args):
+    return cli(*args)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def _score_args(work, cache: str, out: str, store: str = ""):
     return ["score", f"submission={submission}", f"output_dir={root / out}", f"paths.cache_dir={root / cache}",
             f"tracking.uri={uri}", f"scoring.attacks=[{','.join(ATTACKS)}]",
             f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=50", "scoring.permutations=100",
-            "scoring.adapt.views=[{}]", "scoring.adapt.finetune.epochs=5", *common]
+            "scoring.adapt.views=[{}]", "scoring.adapt.finetune.epochs=5", "scoring.plots=false", *common]
 
 
 def _stable(results: dict) -> dict:

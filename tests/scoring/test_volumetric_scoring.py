@@ -4,21 +4,13 @@ mri2mri at every knowledge level, skip photo2mri with a message, and ``anatomy``
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import sqlite_store
+from tests.helpers import cli, sqlite_store
 
-REPO = Path(__file__).resolve().parents[2]
 KNOWLEDGE = ("ignorant", "lazy_informed", "semi_informed")
-
-
-def _cli(args):
-    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=1200)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +19,10 @@ def results(tmp_path_factory, small_synthetic, content_cache):
     common = [f"paths.prepared_dir={root / 'prepared'}", f"paths.submissions_dir={root / 'submissions'}",
               f"paths.cache_dir={content_cache(root / 'cache')}", *small_synthetic(root / "datasets"),
               "splits.test=0.6", "splits.dev=0.0", "splits.train=0.4", "progress=false"]
-    out = _cli(["anonymize", "baseline=none", *common])
+    out = cli(*["anonymize", "baseline=none", *common])
     assert out.returncode == 0, out.stderr
     submission = out.stdout.strip().splitlines()[-1]
-    out = _cli(["score", f"submission={submission}", f"output_dir={root / 'out'}",
+    out = cli(*["score", f"submission={submission}", f"output_dir={root / 'out'}",
                 f"tracking.uri={sqlite_store(root / 'store')}", "scoring.attacks=[shape,anatomy]",
                 f"scoring.knowledge=[{','.join(KNOWLEDGE)}]", "scoring.bootstrap=20", "scoring.permutations=20",
                 "scoring.adapt.views=[{}]", "scoring.plots=false",
