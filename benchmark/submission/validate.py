@@ -221,7 +221,8 @@ def _walk(root: Path, wanted: set[str], report: ValidationReport) -> dict[str, t
             st = os.lstat(p)
             problem = _not_plain(p, rel, st, real_root)
             if problem is None and stat.S_ISREG(st.st_mode):
-                report.total_bytes += st.st_size
+                if rel != REPORT_NAME:  # the report an earlier validation wrote is not the participant's
+                    report.total_bytes += st.st_size
                 problem = _not_expected(rel, name, wanted)
                 if problem is None and rel not in (INFO_NAME, REPORT_NAME):
                     found[name[: -len(VOLUME_SUFFIX)]] = (p, st.st_size)

@@ -362,7 +362,9 @@ def test_command_prints_per_file_report_and_writes_json(tree, kit, capsys):
 
     report = json.loads((good / "validation.json").read_text())
     assert report["ok"] and report["n_ok"] == 3
-    assert validate_submission(good, kit).ok  # its own report is not a stray file
+    again = validate_submission(good, kit)
+    assert again.ok  # its own report is not a stray file...
+    assert again.total_bytes == report["total_bytes"]  # ...nor the participant's bytes: the same report twice
 
     sub = bad(tree, kit, "cli_bad")
     vol(sub, "v0001").unlink()
