@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 
 from benchmark.anatomy.head import head_mask, otsu_threshold  # noqa: F401 (the baselines' helpers)
-from benchmark.anatomy.placement import PlacementCheck, measure_placement, placed_face_patch
+from benchmark.anatomy.placement import Placement, PlacementCheck, measure_placement, placed_face_patch
 from benchmark.anatomy.template import FacePatch, register_template
 from benchmark.core.errors import BenchmarkError
 
@@ -61,11 +61,23 @@ class TemplateBaseline(Baseline):
 
     def face_patch(self, img: nib.Nifti1Image, margin_mm: float = 0.0) -> FacePatch:
         return placed_face_patch(img, self.registration, margin_mm=margin_mm, region=self.region,
-                                 check=self.placement)
+                                 check=self.placement, placement=self.measured(img))
 
     def quality(self, img: nib.Nifti1Image) -> dict[str, float]:
-        check = self.placement or PlacementCheck()
-        return measure_placement(register_template(img, self.registration), img, check.spacing_mm).as_dict()
+        return self.measured(img).as_dict()
+
+    def measured(self, img: nib.Nifti1Image) -> Placement:
+        """The placement figures of ``img`` (:func:`measure_placement`), measured once for the image last
+        asked about: ``anonymize`` checks them, then the command records them (:meth:`quality`)."""
+        last = self.__dict__.get("_measured")
+        if last is None or last[0] is not img:
+            check = self.placement or PlacementCheck()
+            last = (img, measure_placement(register_template(img, self.registration), img, check.spacing_mm))
+        self.__dict__["_measured"] = last
+        return last[1]
+
+    def __getstate__(self) -> dict:  # a worker gets the method, not the image last measured
+        return {k: v for k, v in self.__dict__.items() if k != "_measured"}
 
 
 def check_volume(img) -> None:

@@ -89,6 +89,21 @@ def sorted_quantiles(x, qs: tuple[float, ...]) -> list:
     return [torch.lerp(part[int(r.floor())], part[int(r.ceil())], r - r.floor()) for r in ranks]
 
 
+def _first_stage(x, size: int = 128, no_gpu: bool = True):
+    """deepbet 1.0.2's first stage (``BrainExtraction.run_model``) on a closest-canonical tensor: the input
+    resampled to ``size``^3 (``nearest-exact``), its 0.5% and 99.5% quantiles (:func:`sorted_quantiles`, equal
+    to deepbet's ``quantile``) and the bounding-box network's brain probability there."""
+    import torch
+    import torch.nn.functional as F
+    from deepbet.utils import normalize
+
+    small = F.interpolate(x[None, None], (size,) * 3, mode="nearest-exact")[0, 0]
+    low, high = sorted_quantiles(small, (0.005, 0.995))
+    with torch.no_grad():
+        prob = _deepbet(no_gpu).bbox_model(normalize(small, low, high)[None, None])[0, 1]
+    return low, high, prob
+
+
 def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu: bool = True
                  ) -> tuple[np.ndarray, np.ndarray]:
     """deepbet's first stage alone: its bounding-box network's brain mask (largest component) on a
@@ -99,18 +114,13 @@ def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu
     voxel ``i`` samples input voxel ``floor((i + 0.5) n / size)``, centred at ``(i + 0.5) n / size - 0.5``).
     """
     import torch
-    import torch.nn.functional as F
-    from deepbet.utils import keep_largest_connected_component, normalize
+    from deepbet.utils import keep_largest_connected_component
 
     if len(img.shape) != 3:
         raise BenchmarkError(f"expected a 3D volume, got shape {img.shape}; pass one volume at a time")
     canonical = nib.as_closest_canonical(img)
     x = torch.nan_to_num(torch.from_numpy(np.asarray(canonical.dataobj, dtype=np.float32).copy()))
-    small = F.interpolate(x[None, None], (size,) * 3, mode="nearest-exact")[0, 0]
-    low, high = sorted_quantiles(small, (0.005, 0.995))
-    with torch.no_grad():
-        prob = _deepbet(no_gpu).bbox_model(normalize(small, low, high)[None, None])[0, 1]
-    found = (prob > 0.5).float().cpu().numpy()
+    found = (_first_stage(x, size, no_gpu)[2] > 0.5).float().cpu().numpy()
     if not found.any():
         raise BenchmarkError("deepbet finds no brain in this volume; is it a head MRI?", img.get_filename())
     mask = keep_largest_connected_component(found).astype(bool)
@@ -118,6 +128,26 @@ def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu
     grid = np.diag([*step, 1.0])
     grid[:3, 3] = (step - 1.0) / 2.0
     return mask, canonical.affine @ grid
+
+
+def _probability(canonical: np.ndarray, no_gpu: bool = True) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """deepbet 1.0.2's ``BrainExtraction.run_model`` step for step (its brain probability on the input grid,
+    and the bounding box it sets), but for the quantiles (:func:`_first_stage`: ~0.2 s less a mask)."""
+    import torch
+    import torch.nn.functional as F
+    from deepbet.utils import keep_largest_connected_component, normalize
+
+    bet = _deepbet(no_gpu)
+    x = torch.nan_to_num(torch.from_numpy(np.array(canonical, dtype=np.float32)))
+    mask = torch.zeros_like(x)
+    low, high, prob = _first_stage(x, 128, no_gpu)
+    mask_small = torch.from_numpy(keep_largest_connected_component((prob > 0.5).float().cpu().numpy()))
+    bbox = bet.get_bbox_with_margin(mask_small, mask.shape, 0.1)
+    crop = F.interpolate(x[bbox][None, None], (256, 256, 256), mode="nearest-exact")[0, 0]
+    with torch.no_grad():
+        mask_bbox = bet.model(normalize(crop, low, high)[None, None])[0, 1]
+    mask[bbox] = F.interpolate(mask_bbox[None, None], mask[bbox].shape, mode="nearest-exact")[0, 0]
+    return mask.cpu().numpy(), bbox
 
 
 @dataclass(frozen=True)
@@ -174,7 +204,7 @@ class BrainMasker:
         bet = _deepbet(self.no_gpu)
         self.computed += 1
         try:
-            prob = bet.run_model(np.array(canonical, dtype=np.float32))
+            prob, bet.bbox = _probability(canonical, self.no_gpu)
             return bet.postprocess(prob > self.config.threshold, self.config.n_dilate).astype(bool)
         except (AssertionError, ValueError):  # deepbet finds no foreground at all: no brain
             return np.zeros(canonical.shape, dtype=bool)

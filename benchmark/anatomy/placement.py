@@ -153,13 +153,16 @@ def _template_face_points() -> np.ndarray:
 
 def placed_face_patch(img: nib.spatialimages.SpatialImage, config: RegistrationConfig | None = None, *,
                       margin_mm: float = 0.0, region: FaceRegion | None = None,
-                      check: PlacementCheck | None = None, name: str | None = None) -> FacePatch:
+                      check: PlacementCheck | None = None, name: str | None = None,
+                      placement: Placement | None = None) -> FacePatch:
     """:func:`benchmark.anatomy.template.face_patch`, refusing a face region it cannot place.
 
-    Raises BenchmarkError naming the volume (``name``, else the image's file) and the failed figure.
+    ``placement``: the figures already measured for ``img`` (:func:`measure_placement` with ``check``'s
+    spacing), else measured here. Raises BenchmarkError naming the volume (``name``, else the image's file)
+    and the failed figure.
     """
     check = check or PlacementCheck()
-    placement = measure_placement(register_template(img, config), img, check.spacing_mm)
+    placement = placement or measure_placement(register_template(img, config), img, check.spacing_mm)
     problem = placement.problem(check)
     patch = None if problem else face_patch(img, config, margin_mm=margin_mm, region=region)
     if patch is None:

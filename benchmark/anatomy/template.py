@@ -183,10 +183,11 @@ def template_paths() -> tuple[Path, Path]:
 def load_template() -> _Template:
     head_path, mask_path = template_paths()
     head, mask = nib.load(head_path), nib.load(mask_path)
-    keep = np.asarray(mask.dataobj, dtype=np.float32)
+    # C order (NIfTI arrays load in Fortran order): every resampling hands torch a C-ordered copy otherwise
+    keep = np.ascontiguousarray(mask.dataobj, dtype=np.float32)
     keep[:, -1] = keep[:, -2]  # the file's most anterior slice is cut lower than its neighbours
     return _Template(
-        head=np.asarray(head.dataobj, dtype=np.float32),
+        head=np.ascontiguousarray(head.dataobj, dtype=np.float32),
         keep=keep,
         affine=head.affine.copy(),
     )

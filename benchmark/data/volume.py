@@ -92,7 +92,8 @@ def check_data(data: np.ndarray, path: str | os.PathLike | None = None) -> None:
 
 
 def save_volume(img: nib.Nifti1Image, path: str | os.PathLike) -> Path:
-    """Write a NIfTI atomically; ``.nii.gz`` files are gzipped with mtime 0 so equal data give equal bytes."""
+    """Write a NIfTI atomically; ``.nii.gz`` files are gzipped with mtime 0 so equal data give equal bytes,
+    at level 1 (nibabel's default too: level 6 took 0.4 s per 2 mm head, about a fifth of anonymising one)."""
     path = Path(path)
     buf = io.BytesIO()
     file_map = img.make_file_map({"image": buf, "header": buf})
@@ -101,7 +102,7 @@ def save_volume(img: nib.Nifti1Image, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         if path.name.endswith(".gz"):
             with open(tmp, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0,
-                                                      compresslevel=6) as gz:
+                                                      compresslevel=1) as gz:
                 gz.write(raw)
         else:
             tmp.write_bytes(raw)

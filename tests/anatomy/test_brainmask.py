@@ -18,3 +18,18 @@ def test_sorted_quantiles_equal_torch_quantile(n, kind):
     got = sorted_quantiles(x.reshape(-1, 1) if n > 1 else x, qs)
     for q, value in zip(qs, got):
         assert torch.equal(value, x.quantile(q)), (q, value, x.quantile(q))
+
+
+def test_probability_equals_deepbets_own_run_model():
+    """_probability re-implements deepbet 1.0.2's run_model (its quantiles by selection): same numbers, same box."""
+    import numpy as np
+
+    from benchmark.anatomy.brainmask import _deepbet, _probability
+    from benchmark.anatomy.template import template_image
+
+    canonical = np.asarray(template_image().dataobj, dtype=np.float32)[::2, ::2, ::2].copy()  # RAS, 2 mm
+    bet = _deepbet(True)
+    expected = bet.run_model(canonical.copy())
+    prob, bbox = _probability(canonical)
+    assert np.array_equal(prob, expected) and bbox == bet.bbox
+    assert (prob > 0.5).sum() > 10_000  # a brain was found: the comparison is not of two empty masks

@@ -113,9 +113,9 @@ class StubBet:
     def __init__(self):
         self.seen = None
 
-    def run_model(self, x):
+    def probability(self, x, no_gpu=True):  # stands in for brainmask._probability: (probability, bbox)
         self.seen = x.copy()
-        return (x > 50).astype(np.float32)
+        return (x > 50).astype(np.float32), tuple(slice(0, n) for n in x.shape)
 
     def postprocess(self, mask, n_dilate=0):
         return mask
@@ -124,6 +124,7 @@ class StubBet:
 def test_masks_come_back_in_the_input_voxel_order(monkeypatch, tmp_path):
     stub = StubBet()
     monkeypatch.setattr("benchmark.anatomy.brainmask._deepbet", lambda no_gpu: stub)
+    monkeypatch.setattr("benchmark.anatomy.brainmask._probability", stub.probability)
     rng = np.random.default_rng(0)
     data = (rng.random((6, 7, 8)) * 100).astype(np.int16)
     ras = nib.Nifti1Image(data, np.diag([2.0, 2.0, 3.0, 1.0]))
