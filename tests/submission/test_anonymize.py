@@ -58,6 +58,19 @@ def test_finished_volumes_are_kept_only_while_the_stamp_matches(tmp_path):
     assert sorted(p.name[:-7] for p in (out / "volumes").iterdir()) == sorted(other.ids())
 
 
+def test_a_volume_left_unchanged_is_the_kit_files_own_bytes(tmp_path):
+    """A method that keeps every voxel (none) writes the kit file itself: its volumes then share the originals'
+    content-keyed cache entries (embeddings are keyed by file bytes); a changed volume is written anew."""
+    prepared = _prepared(tmp_path, 3)
+    kept, changed = baseline_dir(tmp_path / "subs", "kept"), baseline_dir(tmp_path / "subs", "changed")
+    anonymize_kit(prepared, AddConstant(0), kept, "kept", 1 << 28, show=False)
+    anonymize_kit(prepared, AddConstant(1), changed, "changed", 1 << 28, show=False)
+    for vid in prepared.ids():
+        kit = (prepared.kit / "volumes" / f"{vid}.nii.gz").read_bytes()
+        assert volume_path(kept, vid).read_bytes() == kit
+        assert volume_path(changed, vid).read_bytes() != kit
+
+
 def test_a_scan_edited_in_place_redoes_the_volumes(tmp_path):
     """Same config, same prepared folder, but a source scan changed: the kit and the baseline follow it."""
     prepared = _prepared(tmp_path, 4)
