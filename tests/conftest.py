@@ -82,8 +82,9 @@ def oblique_img(template_img) -> nib.Nifti1Image:
 
 
 #: Cache stages keyed by the content of a volume (and the code and config that made the entry): deepbet's
-#: brain masks and the template registrations. Every command of a test session may share them.
-CONTENT_KEYED = ("brainmask", "registration")
+#: brain masks and their first stage, and the template registrations. Every command of a test session may
+#: share them.
+CONTENT_KEYED = ("brainmask", "brainmask-coarse", "registration")
 
 #: The small synthetic cohort the end-to-end scoring tests share (tests/scoring, tests/cli/test_devkit.py).
 SMALL_SYNTHETIC = {"n_persons": 10, "sessions": 2, "photos": 2}

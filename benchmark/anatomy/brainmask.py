@@ -22,6 +22,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, sha256_file
 
 STAGE = "brainmask"
+COARSE_STAGE = "brainmask-coarse"  # deepbet's first stage (bounding-box network), shared by masks and coarse_brain
 
 
 def default_cache_dir() -> Path:
@@ -89,29 +90,41 @@ def sorted_quantiles(x, qs: tuple[float, ...]) -> list:
     return [torch.lerp(part[int(r.floor())], part[int(r.ceil())], r - r.floor()) for r in ranks]
 
 
-def _first_stage(x, size: int = 128, no_gpu: bool = True):
+def _first_stage(x, size: int = 128, no_gpu: bool = True, cache: DiskCache | None = None):
     """deepbet 1.0.2's first stage (``BrainExtraction.run_model``) on a closest-canonical tensor: the input
     resampled to ``size``^3 (``nearest-exact``), its 0.5% and 99.5% quantiles (:func:`sorted_quantiles`, equal
-    to deepbet's ``quantile``) and the bounding-box network's brain probability there."""
+    to deepbet's ``quantile``), and where the bounding-box network's brain probability exceeds 0.5 (float32
+    0/1, ``size``^3). With ``cache``, kept by the content of ``x`` (:data:`COARSE_STAGE`): a volume's full
+    mask and its :func:`coarse_brain` (the ``anatomy`` attack) then run the network once between them."""
     import torch
     import torch.nn.functional as F
     from deepbet.utils import normalize
 
-    small = F.interpolate(x[None, None], (size,) * 3, mode="nearest-exact")[0, 0]
-    low, high = sorted_quantiles(small, (0.005, 0.995))
-    with torch.no_grad():
-        prob = _deepbet(no_gpu).bbox_model(normalize(small, low, high)[None, None])[0, 1]
-    return low, high, prob
+    def compute() -> dict[str, np.ndarray]:
+        small = F.interpolate(x[None, None], (size,) * 3, mode="nearest-exact")[0, 0]
+        low, high = sorted_quantiles(small, (0.005, 0.995))
+        with torch.no_grad():
+            prob = _deepbet(no_gpu).bbox_model(normalize(small, low, high)[None, None])[0, 1]
+        return {"low": low.numpy(), "high": high.numpy(), "bits": np.packbits((prob > 0.5).cpu().numpy().ravel())}
+
+    if cache is None:
+        out = compute()
+    else:
+        key = f"{_hash_array(x.numpy())[:32]}-{config_hash({'size': size, 'model': BrainMaskConfig.model})}"
+        out = cache.get_or_compute(COARSE_STAGE, key, compute)
+    found = np.unpackbits(out["bits"], count=size**3).reshape((size,) * 3).astype(np.float32)
+    return torch.from_numpy(out["low"]), torch.from_numpy(out["high"]), found
 
 
-def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu: bool = True,
+                 cache: DiskCache | None = None) -> tuple[np.ndarray, np.ndarray]:
     """deepbet's first stage alone: its bounding-box network's brain mask (largest component) on a
     ``size``^3 grid spanning the closest-canonical volume, and that grid's voxel -> RAS affine.
 
     About a tenth of a full mask's cost (~0.3 CPU s): enough to place a brain (centre, extent, volume)
     without trusting anything outside it. The resampling is deepbet's own (``nearest-exact``, so grid
     voxel ``i`` samples input voxel ``floor((i + 0.5) n / size)``, centred at ``(i + 0.5) n / size - 0.5``).
+    ``cache``: see :func:`_first_stage`.
     """
     import torch
     from deepbet.utils import keep_largest_connected_component
@@ -120,7 +133,7 @@ def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu
         raise BenchmarkError(f"expected a 3D volume, got shape {img.shape}; pass one volume at a time")
     canonical = nib.as_closest_canonical(img)
     x = torch.nan_to_num(torch.from_numpy(np.asarray(canonical.dataobj, dtype=np.float32).copy()))
-    found = (_first_stage(x, size, no_gpu)[2] > 0.5).float().cpu().numpy()
+    found = _first_stage(x, size, no_gpu, cache)[2]
     if not found.any():
         raise BenchmarkError("deepbet finds no brain in this volume; is it a head MRI?", img.get_filename())
     mask = keep_largest_connected_component(found).astype(bool)
@@ -130,9 +143,10 @@ def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu
     return mask, canonical.affine @ grid
 
 
-def _probability(canonical: np.ndarray, no_gpu: bool = True) -> tuple[np.ndarray, tuple[slice, ...]]:
+def _probability(canonical: np.ndarray, no_gpu: bool = True, cache: DiskCache | None = None
+                 ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """deepbet 1.0.2's ``BrainExtraction.run_model`` step for step (its brain probability on the input grid,
-    and the bounding box it sets), but for the quantiles (:func:`_first_stage`: ~0.2 s less a mask)."""
+    and the bounding box it sets), but for the quantiles and the first stage (:func:`_first_stage`)."""
     import torch
     import torch.nn.functional as F
     from deepbet.utils import keep_largest_connected_component, normalize
@@ -140,8 +154,8 @@ def _probability(canonical: np.ndarray, no_gpu: bool = True) -> tuple[np.ndarray
     bet = _deepbet(no_gpu)
     x = torch.nan_to_num(torch.from_numpy(np.array(canonical, dtype=np.float32)))
     mask = torch.zeros_like(x)
-    low, high, prob = _first_stage(x, 128, no_gpu)
-    mask_small = torch.from_numpy(keep_largest_connected_component((prob > 0.5).float().cpu().numpy()))
+    low, high, found = _first_stage(x, 128, no_gpu, cache)
+    mask_small = torch.from_numpy(keep_largest_connected_component(found))
     bbox = bet.get_bbox_with_margin(mask_small, mask.shape, 0.1)
     crop = F.interpolate(x[bbox][None, None], (256, 256, 256), mode="nearest-exact")[0, 0]
     with torch.no_grad():
@@ -189,7 +203,7 @@ class BrainMasker:
         if not cached or self.cache is None:
             mask = self._compute(x)
         else:
-            mask = _unpack(self.cache.get_or_compute(STAGE, self.key(x), lambda: _pack(self._compute(x))))
+            mask = _unpack(self.cache.get_or_compute(STAGE, self.key(x), lambda: _pack(self._compute(x, self.cache))))
         return np.ascontiguousarray(nib.apply_orientation(mask, _ornt(_RAS, ornt)))
 
     def mask_image(self, img: nib.spatialimages.SpatialImage, *, cached: bool = True) -> nib.Nifti1Image:
@@ -199,12 +213,13 @@ class BrainMasker:
         out.set_sform(img.affine, 1)
         return out
 
-    def _compute(self, canonical: np.ndarray) -> np.ndarray:
-        """deepbet's mask of a closest-canonical (RAS) array, as deepbet's own ``run`` computes it."""
+    def _compute(self, canonical: np.ndarray, cache: DiskCache | None = None) -> np.ndarray:
+        """deepbet's mask of a closest-canonical (RAS) array, as deepbet's own ``run`` computes it (its first
+        stage through ``cache``)."""
         bet = _deepbet(self.no_gpu)
         self.computed += 1
         try:
-            prob, bet.bbox = _probability(canonical, self.no_gpu)
+            prob, bet.bbox = _probability(canonical, self.no_gpu, cache)
             return bet.postprocess(prob > self.config.threshold, self.config.n_dilate).astype(bool)
         except (AssertionError, ValueError):  # deepbet finds no foreground at all: no brain
             return np.zeros(canonical.shape, dtype=bool)

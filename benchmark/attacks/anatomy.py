@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 import SimpleITK as sitk
 
-from benchmark.anatomy.brainmask import coarse_brain
+from benchmark.anatomy.brainmask import coarse_brain, default_cache_dir
 from benchmark.anatomy.template import (
     LPS,
     RegistrationConfig,
@@ -53,6 +53,7 @@ from benchmark.anatomy.template import (
 )
 from benchmark.attacks.base import Embedding
 from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
+from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
 
 
@@ -79,7 +80,7 @@ def _brain_region(grow_mm: float = 4.0) -> np.ndarray:
     return (ndimage.distance_transform_edt(~template_brain(), sampling=zooms) <= grow_mm).astype(np.float32)
 
 
-def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
+def brain_fit(img, data: np.ndarray, cache: DiskCache | None = None) -> tuple[np.ndarray, float]:
     """Subject RAS -> template RAS (4x4) placing the template's brain on the volume's, and the final
     metric (Mattes MI, negative: lower is better).
 
@@ -92,10 +93,12 @@ def brain_fit(img, data: np.ndarray) -> tuple[np.ndarray, float]:
     2. an affine fit of the template head to the volume refines it, with the metric restricted to the
        template's brain grown by 4 mm (sulci and the brain's edge, little of the skull), on images divided
        by their local mean (:func:`_flattened`: a coil's bias field does not drive it).
+
+    ``cache``: where deepbet's first stage is kept (:func:`~benchmark.anatomy.brainmask.coarse_brain`).
     """
     cfg = RegistrationConfig()
     tpl = load_template()
-    mask, grid = coarse_brain(img)
+    mask, grid = coarse_brain(img, cache=cache)
     brain = template_brain()
     v_subject = mask.sum() * abs(np.linalg.det(grid[:3, :3]))
     v_template = brain.sum() * abs(np.linalg.det(tpl.affine[:3, :3]))
@@ -186,7 +189,8 @@ class AnatomyAttack(VolumetricAttack):
 
     def embed_volume(self, img) -> Embedding:
         data = np.asarray(img.dataobj, dtype=np.float32)
-        m, metric = brain_fit(img, data)  # subject RAS -> template RAS (affine)
+        coarse = DiskCache(default_cache_dir(), enabled=self.use_cache)  # deepbet's first stage, by content
+        m, metric = brain_fit(img, data, coarse)  # subject RAS -> template RAS (affine)
         tpl = load_template()
         grid, shape, centre = brain_box(self.spacing, self.margin)
         fine = grid @ np.diag([0.5, 0.5, 0.5, 1.0])  # 2 samples per descriptor voxel and axis

@@ -33,3 +33,25 @@ def test_probability_equals_deepbets_own_run_model():
     prob, bbox = _probability(canonical)
     assert np.array_equal(prob, expected) and bbox == bet.bbox
     assert (prob > 0.5).sum() > 10_000  # a brain was found: the comparison is not of two empty masks
+
+
+def test_a_volumes_mask_and_its_coarse_brain_run_the_first_stage_once(tmp_path):
+    """The anatomy attack's coarse_brain reads deepbet's first stage from the cache a full mask of the same
+    volume filled (and the other way round), with the figures it computes alone."""
+    import nibabel as nib
+    import numpy as np
+
+    from benchmark.anatomy.brainmask import COARSE_STAGE, BrainMasker, coarse_brain
+    from benchmark.anatomy.template import template_image
+    from benchmark.core.cache import DiskCache
+
+    t = template_image()
+    img = nib.Nifti1Image(np.asarray(t.dataobj)[::2, ::2, ::2].copy(), t.affine @ np.diag([2.0, 2.0, 2.0, 1.0]))
+    cache = DiskCache(tmp_path)
+    BrainMasker(cache=cache)(img)
+    assert len(list((tmp_path / COARSE_STAGE).iterdir())) == 1
+    hits = cache.hits
+    mask, grid = coarse_brain(img, cache=cache)
+    assert cache.hits == hits + 1  # read, not computed
+    alone, grid_alone = coarse_brain(img)
+    assert np.array_equal(mask, alone) and np.array_equal(grid, grid_alone) and mask.sum() > 1000

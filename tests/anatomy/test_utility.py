@@ -113,7 +113,7 @@ class StubBet:
     def __init__(self):
         self.seen = None
 
-    def probability(self, x, no_gpu=True):  # stands in for brainmask._probability: (probability, bbox)
+    def probability(self, x, no_gpu=True, cache=None):  # stands in for brainmask._probability: (probability, bbox)
         self.seen = x.copy()
         return (x > 50).astype(np.float32), tuple(slice(0, n) for n in x.shape)
 
