@@ -55,11 +55,10 @@ def load_volume(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS,
                 canonical: bool = True) -> nib.Nifti1Image:
     """Load a 3D volume, checked, as float32, in RAS orientation when ``canonical``.
 
-    Returns a new ``Nifti1Image`` whose data array is in memory (no lazy proxy), in C order (nibabel
-    decodes in Fortran order; resamplings, hashes and ravels would each copy it otherwise).
+    Returns a new ``Nifti1Image`` whose data array is in memory (no lazy proxy).
     """
     img = read_header(path, max_voxels)
-    data = np.ascontiguousarray(read_data(img, path), dtype=np.float32)
+    data = np.asarray(read_data(img, path), dtype=np.float32)
     out = nib.Nifti1Image(data, img.affine, img.header)
     out.header.set_data_dtype(np.float32)
     out.header.set_slope_inter(1.0, 0.0)
