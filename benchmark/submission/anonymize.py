@@ -86,15 +86,18 @@ def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int, on_failure: 
         reason = str(exc)
         if on_failure != "copy":
             return {"error": reason}
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
+        _copy(src, dst)
         return {"copied": reason}
-    if _unchanged(img, out):  # every voxel kept (none): the kit file's own bytes, so that the volume shares
-        with atomic_path(dst) as tmp:  # the original's content-keyed cache entries (embeddings, masks)
-            shutil.copyfile(src, tmp)
+    if _unchanged(img, out):  # every voxel kept (none): the kit file's own bytes, not a float32 re-encoding
+        _copy(src, dst)
     else:
         save_volume(out, dst)
     return {"quality": baseline.quality(img)}
+
+
+def _copy(src: Path, dst: Path) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def _unchanged(img, out) -> bool:

@@ -59,8 +59,8 @@ def test_finished_volumes_are_kept_only_while_the_stamp_matches(tmp_path):
 
 
 def test_a_volume_left_unchanged_is_the_kit_files_own_bytes(tmp_path):
-    """A method that keeps every voxel (none) writes the kit file itself: its volumes then share the originals'
-    content-keyed cache entries (embeddings are keyed by file bytes); a changed volume is written anew."""
+    """A method that keeps every voxel (none) writes the kit file itself, not a float32 re-encoding of it;
+    a changed volume is written anew."""
     prepared = _prepared(tmp_path, 3)
     kept, changed = baseline_dir(tmp_path / "subs", "kept"), baseline_dir(tmp_path / "subs", "changed")
     anonymize_kit(prepared, AddConstant(0), kept, "kept", 1 << 28, show=False)
