@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark.data import face_regions as fr  # noqa: E402
 from benchmark.data import synthetic as syn  # noqa: E402
+from benchmark.data.volume import save_volume  # noqa: E402
 
 
 def bench(cfg: syn.SyntheticCohort, root: Path) -> dict[str, float]:
@@ -64,7 +65,7 @@ def _bench(cfg: syn.SyntheticCohort, root: Path) -> dict[str, float]:
             rng = np.random.default_rng([cfg.seed, i, syn._STREAM_SESSION, s, 1])
             img = syn.session_image(cfg, model, params, rng)
             ses = syn.session_label(s)
-            syn.write_bytes(root / pid / ses / "anat" / f"{pid}_{ses}_T1w.nii.gz", syn.nifti_gz_bytes(img))
+            save_volume(img, root / pid / ses / "anat" / f"{pid}_{ses}_T1w.nii.gz")
             t_vol += time.perf_counter() - t0
             c_vol += time.process_time() - c0
             n_vol += 1

@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.files import config_hash, sha256_file
+from benchmark.core.files import config_hash, sha256_array, sha256_file
 
 STAGE = "brainmask"
 COARSE_STAGE = "brainmask-coarse"  # deepbet's first stage (bounding-box network), shared by masks and coarse_brain
@@ -110,7 +110,7 @@ def _first_stage(x, size: int = 128, no_gpu: bool = True, cache: DiskCache | Non
     if cache is None:
         out = compute()
     else:
-        key = f"{_hash_array(x.numpy())[:32]}-{config_hash({'size': size, 'model': BrainMaskConfig.model})}"
+        key = f"{sha256_array(x.numpy())[:32]}-{config_hash({'size': size, 'model': BrainMaskConfig.model})}"
         out = cache.get_or_compute(COARSE_STAGE, key, compute)
     found = np.unpackbits(out["bits"], count=size**3).reshape((size,) * 3).astype(np.float32)
     return torch.from_numpy(out["low"]), torch.from_numpy(out["high"]), found
@@ -193,7 +193,7 @@ class BrainMasker:
 
     def key(self, canonical: np.ndarray) -> str:
         """Cache key of a closest-canonical (RAS) voxel array: deepbet sees nothing else of the volume."""
-        return f"{_hash_array(canonical)[:32]}-{config_hash(asdict(self.config))}"
+        return f"{sha256_array(canonical)[:32]}-{config_hash(asdict(self.config))}"
 
     def __call__(self, img: nib.spatialimages.SpatialImage, *, cached: bool = True) -> np.ndarray:
         if len(img.shape) != 3:
@@ -230,12 +230,6 @@ _RAS = np.array([[0, 1], [1, 1], [2, 1]])
 
 def _ornt(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return nib.orientations.ornt_transform(src, dst)
-
-
-def _hash_array(data: np.ndarray) -> str:
-    h = hashlib.sha256(f"{data.dtype.str}{data.shape}".encode())
-    h.update(memoryview(np.ascontiguousarray(data)).cast("B"))
-    return h.hexdigest()
 
 
 def _pack(mask: np.ndarray) -> dict[str, np.ndarray]:

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
@@ -76,6 +78,13 @@ def _json_default(obj: Any) -> Any:
 
 
 _DIGESTS: dict[tuple, str] = {}  # (device, inode, size, mtime_ns) -> digest, for this process
+
+
+def sha256_array(data: np.ndarray) -> str:
+    """Hex SHA-256 of an array's dtype, shape and values (C order): equal arrays, equal digests."""
+    h = hashlib.sha256(f"{data.dtype.str}{data.shape}".encode())
+    h.update(memoryview(np.ascontiguousarray(data)).cast("B"))
+    return h.hexdigest()
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -45,9 +45,15 @@ Anonymise every volume in `volumes/` with your system and submit, for each id li
 """
 
 
+#: Dataset options that say how a cohort is made, not what it holds: they do not key the prepared folder.
+RUNTIME_KEYS = ("workers",)
+
+
 def prepared_root(cfg: DictConfig) -> Path:
-    key = {"dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
-           "splits": OmegaConf.to_container(cfg.splits, resolve=True)}
+    """``<paths.prepared_dir>/<hash of the dataset and splits configs>`` (runtime options left out: a run
+    with ``workers=1`` finds the kit and the baselines' submissions that ``workers=2`` made)."""
+    dataset = {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k not in RUNTIME_KEYS}
+    key = {"dataset": dataset, "splits": OmegaConf.to_container(cfg.splits, resolve=True)}
     return Path(cfg.paths.prepared_dir) / f"{config_hash(key)}"
 
 
@@ -95,10 +101,7 @@ def write_participant_kit(prepared: Prepared, max_voxels: int, show: bool = True
         new[v.pseudonym] = stamp
         if old.get(v.pseudonym) == stamp and dst.is_file():
             continue
-        img = read_header(src, max_voxels)
-        data = read_data(img, src)
-        dtype = img.get_data_dtype() if np.issubdtype(data.dtype, np.integer) else np.float32
-        save_volume(clean_image(type(img)(data, img.affine), dtype=dtype), dst)
+        write_kit_volume(src, dst, max_voxels)
     for stale in (kit / "volumes").glob("*.nii.gz"):
         if stale.name[: -len(".nii.gz")] not in new:
             stale.unlink()
@@ -106,6 +109,16 @@ def write_participant_kit(prepared: Prepared, max_voxels: int, show: bool = True
     write_text(kit / "README.md", KIT_README)
     write_json(manifest_path, new)
     return kit
+
+
+def write_kit_volume(src: Path, dst: Path, max_voxels: int) -> Path:
+    """``src`` as the kit holds it: its voxels (integers kept, anything else float32) and grid under a fresh
+    header. A synthetic volume is written this way already, so its kit copy has its bytes (and the none
+    baseline's submission shares the originals' cached embeddings, which are keyed by file content)."""
+    img = read_header(src, max_voxels)
+    data = read_data(img, src)
+    dtype = img.get_data_dtype() if np.issubdtype(data.dtype, np.integer) else np.float32
+    return save_volume(clean_image(type(img)(data, img.affine), dtype=dtype), dst)
 
 
 def summary(prepared: Prepared) -> str:

@@ -130,12 +130,25 @@ def figure(size):
     return fig
 
 
+#: Room around the axes, inches: tick labels and the axis label (left, bottom), the title (top), and on the
+#: right the second axis's labels when there is one. Fixed margins instead of ``tight_layout``, which lays
+#: out every text once more (a third of a figure's time, for the same page).
+_MARGINS_IN = {"left": 0.75, "bottom": 0.6, "top": 0.35, "right": 0.2, "right_twin": 0.75}
+
+
+def _margins(fig) -> None:
+    w, h = fig.get_size_inches()
+    right = _MARGINS_IN["right_twin" if len(fig.axes) > 1 else "right"]
+    fig.subplots_adjust(left=_MARGINS_IN["left"] / w, right=1 - right / w,
+                        bottom=_MARGINS_IN["bottom"] / h, top=1 - _MARGINS_IN["top"] / h)
+
+
 def save_figure(fig, path: str | os.PathLike) -> list[Path]:
     """Write ``<path>.png`` and ``<path>.svg`` (reproducible bytes: no date, no software stamp); return both."""
     base = Path(path)
     if base.suffix.lower() in (".png", ".svg"):
         base = base.with_suffix("")
-    fig.tight_layout()
+    _margins(fig)
     import matplotlib
 
     out = []

@@ -91,11 +91,14 @@ def fill_shard(cfg: DictConfig, prepared: Prepared, submission: Path, index: int
 
 def shard_items(items: list[WorkItem], index: int, n: int) -> list[WorkItem]:
     """Shard ``index`` of ``n`` of ``items``, every n-th *sample* from ``index``: the items of one sample
-    (its attacks, one after another) stay in one shard, where the attacks that see a volume the same way
-    share its renders (:mod:`benchmark.attacks.base`) instead of each shard rendering it again."""
-    groups: dict[tuple[str, str, bool], list[WorkItem]] = {}
+    (its attacks, one after another; its original before its anonymised volume) stay in one shard, where
+    the attacks that see a volume the same way share its renders (:mod:`benchmark.attacks.base`) instead of
+    each shard rendering it again, and an anonymised volume with its original's bytes (the ``none``
+    baseline) finds the original's embeddings in the cache instead of another process computing them at
+    the same time."""
+    groups: dict[tuple[str, bool], list[WorkItem]] = {}
     for item in items:
-        groups.setdefault((item.kind, item.sample_id, item.fill), []).append(item)
+        groups.setdefault((item.sample_id, item.fill), []).append(item)
     return [item for group in shard_of(list(groups.values()), index, n) for item in group]
 
 

@@ -109,6 +109,25 @@ def test_shape_compares_what_both_surfaces_have():
     assert same > -1.0 and same > different + 1.0, (same, different)
 
 
+def test_shape_scores_a_pair_once_per_process_and_options():
+    """A pair compared again (another knowledge level, S-norm's cohort) gets the ICP's score without a new
+    ICP; other match options compute their own."""
+    from benchmark.attacks import shape
+
+    rng = np.random.default_rng(2)
+    u, v = rng.normal(size=(2, 3000, 3)) * 80.0
+    attack = get_attack("shape", use_cache=False)
+    shape._SCORES.clear()
+    first = attack.compare(u.ravel(), v.ravel())
+    assert len(shape._SCORES) == 1
+    assert attack.compare(u.ravel(), v.ravel()) == first and len(shape._SCORES) == 1
+    assert attack.compare(v.ravel(), u.ravel()) != first  # the pair is ordered: trial aligned to enrollment
+    loose = get_attack("shape", use_cache=False, match_keep=0.9)
+    assert loose.compare(u.ravel(), v.ravel()) != first and len(shape._SCORES) == 3
+    shape._SCORES.clear()
+    assert attack.compare(u.ravel(), v.ravel()) == first  # computed afresh, the same
+
+
 def test_privacy_summary_leaves_out_unranked_attacks():
     flat = {"mri2mri/anatomy/ignorant/eer": 0.0, "mri2mri/shape/ignorant/eer": 0.2,
             "mri2mri/arcface/ignorant/eer": 0.3, "mri2mri/anatomy/ignorant/linkability": 1.0,

@@ -94,6 +94,17 @@ def test_prepare_end_to_end_is_deterministic(tmp_path):
     assert {p.name for p in (out / "kit").iterdir()} == {"ids.txt", "volumes", "README.md"}
 
 
+def test_prepared_folder_is_keyed_by_what_the_cohort_holds_not_by_workers():
+    """``workers=1`` finds the kit and the baselines' submissions a ``workers=2`` run made; a cohort of
+    other persons or other splits gets its own folder."""
+    from benchmark.data.prepare import prepared_root
+
+    root = prepared_root(compose(["workers=2"]))
+    assert prepared_root(compose(["workers=1"])) == root
+    assert prepared_root(compose(["dataset.n_persons=25"])) != root
+    assert prepared_root(compose(["splits.seed=1"])) != root
+
+
 def test_prepare_real_data(real_mri_root, tmp_path):
     out = _cli("prepare", "dataset=bids", f"dataset.root={real_mri_root}",
                f"paths.prepared_dir={tmp_path}", "progress=false")

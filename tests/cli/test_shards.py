@@ -58,9 +58,20 @@ def test_shards_cover_every_item_once(cohort):
     assert len(set(items)) == len(items)
     shards = [shard_items(items, i, 3) for i in range(3)]
     assert sorted(x for s in shards for x in s) == items
-    # the attacks of one sample stay in one shard (they share its renders there)
-    home = {(x.kind, x.sample_id, x.fill): i for i, s in enumerate(shards) for x in s}
-    assert all(home[(x.kind, x.sample_id, x.fill)] == i for i, s in enumerate(shards) for x in s)
+    # the attacks of one sample stay in one shard (they share its renders there), and so do its original and
+    # its anonymised volume, the original first (the none baseline's volume finds its embeddings cached)
+    home = {(x.sample_id, x.fill): i for i, s in enumerate(shards) for x in s}
+    assert all(home[(x.sample_id, x.fill)] == i for i, s in enumerate(shards) for x in s)
+    originals = {"submitted": "original", "pool_submitted": "pool_original"}
+    for s in shards:
+        first, last = {}, {}
+        for k, x in enumerate(s):
+            first.setdefault((x.kind, x.sample_id, x.fill), k)
+            last[(x.kind, x.sample_id, x.fill)] = k
+        assert all(last[(originals[kind], sid, fill)] < k for (kind, sid, fill), k in first.items()
+                   if kind in originals and (originals[kind], sid, fill) in last)
+    assert any(x.kind == "pool_original" and any(y.kind == "pool_submitted" and y.sample_id == x.sample_id
+                                                 for y in items) for x in items)
     assert min(map(len, shards)) > 0
     assert {x.kind for x in items} == {"original", "submitted", "photos", "utility", "pool_original",
                                        "pool_submitted", "pool_photos"}

@@ -123,6 +123,15 @@ def test_deterministic_bytes(cohort: Path, tmp_path: Path):
     assert _digests(other)[vol] != _digests(cohort)[vol]
 
 
+def test_kit_copy_of_a_volume_has_its_bytes(cohort: Path, tmp_path: Path):
+    """The kit writes a synthetic volume byte for byte (the none baseline then shares its embeddings)."""
+    from benchmark.data.prepare import write_kit_volume
+
+    for src in sorted(cohort.rglob("*_T1w.nii.gz"))[:2]:
+        dst = write_kit_volume(src, tmp_path / src.name, 10**9)
+        assert dst.read_bytes() == src.read_bytes(), src.name
+
+
 def test_person_independent_of_cohort_size():
     small = syn.draw_person(syn.SyntheticCohort(n_persons=2), 1)
     large = syn.draw_person(syn.SyntheticCohort(n_persons=500), 1)
