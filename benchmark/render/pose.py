@@ -17,6 +17,7 @@ With no usable evidence at all the RAS anterior and superior axes are used (``co
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import numpy as np
@@ -46,8 +47,15 @@ VAULT_NOSE = (1.507, -0.532)  # the template's nose tip from the centre, forward
 
 
 def estimate_pose_prepared(prep: PreparedVolume, threshold: float | None = None) -> HeadPose:
-    """Head pose of a prepared volume (see the module docstring)."""
+    """Head pose of a prepared volume (see the module docstring); computed once per volume and threshold
+    (kept on ``prep``), a copy returned."""
     thr = prep.level if threshold is None else float(threshold) - prep.floor
+    if thr not in prep._poses:
+        prep._poses[thr] = _estimate_pose(prep, thr)
+    return copy.deepcopy(prep._poses[thr])
+
+
+def _estimate_pose(prep: PreparedVolume, thr: float) -> HeadPose:
     head = coarse_head(prep, thr)
     pts = head.points
     if len(pts) < 50:

@@ -59,7 +59,7 @@ def render_views(
     prep = _prepared(img)
     thr = prep.level if threshold is None else float(threshold) - prep.floor  # in prep.data's units
     if pose is None:
-        pose = estimate_pose_prepared(prep, thr + prep.floor)
+        pose = estimate_pose_prepared(prep, threshold)  # the same level as ``thr``, and shape's pose when None
     colour = None if albedo is None else Albedo(albedo, prep.source_affine, prep.source_shape)
     caster = Caster(prep, thr)
     with torch.no_grad():

@@ -9,6 +9,7 @@ indices to RAS mm and travels with the array. Voxels need not be axis-aligned in
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import sha256_array
 
 from benchmark.render.threshold import surface_threshold
 
@@ -40,6 +42,7 @@ class PreparedVolume:
     blockmax: torch.Tensor  # (I/B, J/B, K/B) max of data over BLOCK^3 voxel blocks
     _occupancy: dict[float, torch.Tensor] = field(default_factory=dict, repr=False)
     _gradient: torch.Tensor | None = field(default=None, repr=False)
+    _poses: dict = field(default_factory=dict, repr=False)  # head poses by threshold (benchmark.render.pose)
 
     @property
     def level(self) -> float:
@@ -157,6 +160,26 @@ def prepare_volume(
     0.7 working voxels).
     """
     data, affine = load_array(img)
+    key = (sha256_array(data), affine.tobytes(), np.asarray(img.affine, np.float64).tobytes(),
+           tuple(int(n) for n in img.shape[:3]), float(max_ratio), spacing)
+    if key in _PREPARED:  # the same voxels prepared for another attack (shape after the renders, say)
+        _PREPARED.move_to_end(key)
+        return _PREPARED[key]
+    prep = _prepare(img, data, affine, max_ratio, spacing)
+    _PREPARED[key] = prep
+    while len(_PREPARED) > _PREPARED_MAX:
+        _PREPARED.popitem(last=False)
+    return prep
+
+
+#: :func:`prepare_volume`'s last results by content, in this process: a volume's attacks (the renders, ``shape``)
+#: prepare the same voxels one after another, and the prepared volume keeps what they compute from it (head
+#: pose, occupancy, gradient). Its users only read it.
+_PREPARED: "collections.OrderedDict[tuple, PreparedVolume]" = collections.OrderedDict()
+_PREPARED_MAX = 2
+
+
+def _prepare(img, data: np.ndarray, affine: np.ndarray, max_ratio: float, spacing: float | None) -> PreparedVolume:
     step = max(2, int(round((data.size / 500_000) ** (1 / 3))))
     sample = data[::step, ::step, ::step]
     threshold = surface_threshold(sample)

@@ -114,3 +114,25 @@ def test_real_scans_load(real_scan_paths, real_mri_root):
         assert img.ndim == 3 and np.isfinite(img.get_fdata()).all()
     zooms = load_volume(real_scan_paths["sub-A/ses-supine"]).header.get_zooms()
     assert max(zooms) > 4  # anisotropic 1 x 1 x 4.8 mm, kept
+
+
+def test_a_volume_loaded_again_is_an_equal_copy_with_the_same_layout(tmp_path):
+    """The second load of a file's content is served from memory: equal voxels, header and memory layout
+    (the renderer reads arrays in memory order), and each caller owns its array."""
+    from benchmark.data import volume
+
+    affine = np.array([[-2.0, 0, 0, 40], [0, 2, 0, -20], [0, 0, 2, -10], [0, 0, 0, 1]])
+    p = save_volume(nib.Nifti1Image(ball_volume(), affine), tmp_path / "a.nii.gz")
+    volume._VOXELS.clear()
+    first = load_volume(p)
+    again = load_volume(save_volume(nib.Nifti1Image(ball_volume(), affine), tmp_path / "b.nii.gz"))  # same bytes
+    assert len(volume._VOXELS) == 1
+    a, b = np.asarray(first.dataobj), np.asarray(again.dataobj)
+    assert np.array_equal(a, b) and a.strides == b.strides and not np.shares_memory(a, b)
+    assert np.array_equal(first.affine, again.affine) and first.header == again.header
+    a[:] = 0  # a caller's change stays its own
+    assert np.asarray(load_volume(p).dataobj).any()
+    raw = load_volume(p, canonical=False)
+    assert np.asarray(raw.dataobj).strides == np.asarray(nib.load(p).dataobj).astype(np.float32).strides
+    volume._VOXELS.clear()
+    assert np.array_equal(np.asarray(load_volume(p, canonical=False).dataobj), np.asarray(raw.dataobj))

@@ -378,3 +378,25 @@ def test_a_missing_reference_head_is_a_broken_installation(tmp_path, monkeypatch
             atlas.reference()
     finally:
         atlas.reference.cache_clear()
+
+
+def test_a_volume_prepared_again_shares_its_preparation_and_pose():
+    """The renders and ``shape`` prepare the same voxels one after another: the second gets the first's
+    prepared volume, and the pose is computed once per threshold; each caller gets its own pose."""
+    from benchmark.render import volume as rv
+    from tests.helpers import ball_volume
+
+    img = nib.Nifti1Image(ball_volume((40, 44, 42)).astype(np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
+    rv._PREPARED.clear()
+    prep = prepare_volume(img)
+    copy = nib.Nifti1Image(np.asarray(img.dataobj).copy(), img.affine.copy())
+    assert prepare_volume(copy) is prep
+    assert prepare_volume(copy, spacing=1.0) is not prep
+    pose = estimate_pose(prep)
+    assert len(prep._poses) == 1
+    pose.center[:] = 0.0
+    again = estimate_pose(prep)
+    assert len(prep._poses) == 1 and again.center.any()
+    rv._PREPARED.clear()
+    fresh = estimate_pose(img)  # prepared and estimated anew: the same pose
+    assert np.array_equal(fresh.center, again.center) and np.array_equal(fresh.forward, again.forward)
