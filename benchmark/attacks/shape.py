@@ -62,7 +62,7 @@ class Surface:
 def head_surface(img) -> Surface:
     """Boundary voxels of the head (largest component above the automatic threshold, holes filled)."""
     prep = prepare_volume(img)
-    mask = prep.data.numpy() >= prep.threshold
+    mask = prep.data.numpy() >= prep.level  # data and level are above the input's floor
     labels, n = ndimage.label(mask)
     if n == 0:
         raise BenchmarkError("shape: no head above the automatic threshold",
@@ -81,7 +81,7 @@ def subvoxel(prep, idx: np.ndarray) -> np.ndarray:
     v = prep.data.numpy()[i, j, k].astype(np.float64)
     grad = prep.gradient()[0].numpy()  # channels: central differences along k, j, i (twice the derivative)
     g = np.stack([grad[2][i, j, k], grad[1][i, j, k], grad[0][i, j, k]], axis=1).astype(np.float64) / 2.0
-    step = (prep.threshold - v)[:, None] * g / np.maximum((g * g).sum(1, keepdims=True), 1e-12)
+    step = (prep.level - v)[:, None] * g / np.maximum((g * g).sum(1, keepdims=True), 1e-12)
     norm = np.linalg.norm(step, axis=1, keepdims=True)
     return idx + step * np.minimum(1.0, 1.0 / np.maximum(norm, 1e-12))
 

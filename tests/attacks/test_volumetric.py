@@ -93,6 +93,18 @@ def test_invariant_to_the_scanner_frame_and_tells_a_changed_head(name, template_
         assert same > other + 0.1, (same, other)
 
 
+def test_shape_surface_ignores_an_intensity_offset(template_img):
+    """A scan stored with an offset (its air at 1000, not 0) has the same head surface: the prepared
+    volume's data and its level are both taken above the input's floor."""
+    from benchmark.attacks.shape import head_surface
+
+    data = np.asarray(template_img.dataobj, np.float32)
+    plain = head_surface(template_img).points
+    shifted = head_surface(nib.Nifti1Image(data + 1000.0, template_img.affine)).points
+    assert abs(len(shifted) - len(plain)) <= 0.02 * len(plain), (len(shifted), len(plain))
+    assert np.allclose(np.median(shifted, axis=0), np.median(plain, axis=0), atol=1.0)
+
+
 def test_shape_compares_what_both_surfaces_have():
     """A trial that lacks part of the head (a removed face) and lies slightly turned and shifted (both
     surfaces come aligned to the template: the pairwise fit starts near) matches the enrollment's surface
