@@ -52,7 +52,7 @@ class ValidationConfig:
     max_members: int = 100_000  # an archive may not hold more members than this
     max_voxels: int = DEFAULT_MAX_VOXELS  # a header declaring more is refused before reading; run() takes limits.max_voxels
     check_data: bool = True  # read every voxel: finite, not all zero, not truncated
-    workers: int = 1  # volumes checked in parallel (threads; gzip releases the GIL)
+    workers: int = 0  # volumes checked in parallel (threads; gzip releases the GIL); 0: the top-level workers
     report: Optional[str] = None  # where validation.json goes; default: in the submission folder, or beside the archive
     unpack_dir: Optional[str] = None  # where an archive is unpacked (kept); default: a temporary folder, removed
     ignore_extra: bool = False  # ids outside the kit's list are a warning, not an error (scoring from a dev kit)

@@ -377,9 +377,12 @@ def write_report(report: ValidationReport, path: str | os.PathLike) -> Path:
 
 
 def validation_config(cfg: DictConfig | dict | None) -> ValidationConfig:
-    """``cfg.validation`` (defaults when absent), with ``limits.max_voxels`` from the config."""
+    """``cfg.validation`` (defaults when absent), with ``limits.max_voxels`` from the config and, unless
+    ``validation.workers`` is set (> 0), the top-level ``workers`` as its number of threads."""
     out = typed(ValidationConfig, cfg.get("validation") if cfg is not None else None, "validation")
     limits = cfg.get("limits") if cfg is not None else None
     if limits is not None and limits.get("max_voxels") is not None:
         out.max_voxels = int(limits.get("max_voxels"))
+    if out.workers <= 0:
+        out.workers = max(1, int(cfg.get("workers") or 1)) if cfg is not None else 1
     return out

@@ -22,7 +22,7 @@ from benchmark.cli.commands import validate_command
 from benchmark.core.errors import BenchmarkError
 from benchmark.submission.unpack import unpack_archive
 from benchmark.core.config import ValidationConfig
-from benchmark.submission.validate import report_path, validate_submission
+from benchmark.submission.validate import report_path, validate_submission, validation_config
 from tests.helpers import ball_volume, write_nifti
 
 IDS = ["v0001", "v0002", "v0003"]
@@ -149,6 +149,23 @@ def test_all_zero_volume(tree, kit):
     sub = bad(tree, kit, "zeros")
     write_nifti(vol(sub), np.zeros((24, 28, 26), np.int16), AFFINE)
     assert "every voxel is zero" in only_error(validate_submission(sub, kit))
+
+
+def test_threads_give_the_serial_report_in_kit_order(tree, kit):
+    """Volumes checked in threads (``validation.workers``, by default the run's ``workers``) give the
+    report a serial check gives, file by file in the kit's order."""
+    sub = bad(tree, kit, "threads")
+    data = ball_volume(seed=0).astype(np.float32)
+    data[1, 2, 3] = np.inf
+    write_nifti(vol(sub, "v0001"), data, AFFINE)
+    write_nifti(vol(sub, "v0003"), ball_volume(shape=(24, 28, 20)), AFFINE)
+    serial = validate_submission(sub, kit, ValidationConfig(workers=1))
+    threaded = validate_submission(sub, kit, ValidationConfig(workers=3))
+    assert threaded.files == serial.files and threaded.errors == serial.errors and not threaded.ok
+    assert [f.status for f in serial.files if f.path.startswith("volumes/")] == ["data", "ok", "grid"]
+    assert validation_config(OmegaConf.create({"workers": 2})).workers == 2
+    assert validation_config(OmegaConf.create({"workers": 2, "validation": {"workers": 4}})).workers == 4
+    assert validation_config(None).workers == 1
 
 
 def test_wrong_shape(tree, kit):
