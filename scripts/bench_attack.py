@@ -10,7 +10,7 @@ folder that is removed at the end; no render is saved.
 Targets: render <= 0.1 s per 256x256 view; whole default attack <= 3x the load time, where the load is
 nibabel's load + decompress of the gzipped volume (``np.asanyarray(nib.load(path).dataobj)``, no float
 conversion). The whole attack is timed with every cache cleared before each call: the embedding disk
-cache is off and the in-memory render cache (``benchmark.attacks.base._RENDERS``) is emptied, so the
+cache is off and the in-memory memos are emptied (``benchmark.attacks.base.clear_process_memos``), so the
 volume is really loaded, checked, prepared, posed, rendered, detected and embedded; only the models
 and the reference head (loaded once per process, like the models) stay warm. Wall times on a shared
 machine are pessimistic: CPU times (process, all threads) and the load average are printed alongside.
@@ -106,25 +106,27 @@ def main(argv=None) -> int:
 
 def _time_load(path: Path, repeats: int) -> tuple[float, float]:
     """(wall, cpu) seconds of reading the volume with nibabel; the attack's checked load is printed too."""
+    from benchmark.attacks.base import clear_process_memos
     from benchmark.data.volume import load_volume
 
     w_load, c_load, _ = timed(lambda: np.asanyarray(nib.load(path).dataobj), repeats)
     line("load (nibabel load + decompress):", w_load, c_load)
-    w, c, _ = timed(lambda: load_volume(path), repeats)
+    w, c, _ = timed(lambda: (clear_process_memos(), load_volume(path))[1], repeats)
     line("attack's checked load (load_volume):", w, c, "(+ float32, finite check, RAS)")
     return w_load, c_load
 
 
 def _time_stages(attack, path: Path, repeats: int) -> None:
     """Each stage of the attack on one volume: prepare, pose, render, detection, embedding."""
+    from benchmark.attacks.base import clear_process_memos
     from benchmark.data.volume import load_volume
     from benchmark.render import View, estimate_pose_prepared, prepare_volume, render_views
 
     views = [View(**v) for v in attack.views]
     img = load_volume(path)
-    w, c, prep = timed(lambda: prepare_volume(img), repeats)
+    w, c, prep = timed(lambda: (clear_process_memos(), prepare_volume(img))[1], repeats)
     line("render: prepare volume (per volume):", w, c, f"working grid {prep.shape}, {prep.spacing:.2f} mm")
-    w, c, pose = timed(lambda: estimate_pose_prepared(prep), repeats)
+    w, c, pose = timed(lambda: (prep._poses.clear(), estimate_pose_prepared(prep))[1], repeats)
     line("render: head pose (per volume):", w, c)
     render_views(prep, views, pose=pose)  # warm-up
     w, c, renders = timed(lambda: render_views(prep, views, pose=pose), repeats)
@@ -145,7 +147,7 @@ def _time_whole(attack, path: Path, repeats: int, w_load: float, c_load: float) 
     from benchmark.attacks import base
 
     def whole():
-        base._RENDERS.clear()  # no render served from memory: the attack starts from the file
+        base.clear_process_memos()  # nothing served from memory: the attack starts from the file
         return attack.embed_volume_file(path)
 
     whole()  # warm-up (allocator, lazy imports)

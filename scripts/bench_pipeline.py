@@ -130,16 +130,16 @@ def bench_baselines_and_utility(t: Table, col: str, img, tmp: Path) -> None:
 
 def bench_attacks(t: Table, col: str, path: Path, photo: Path | None, repeats: int, tmp: Path) -> None:
     """Load, render, detection and embedding per attack, the whole arcface, shape and anatomy attacks."""
-    from benchmark.anatomy.template import clear_memo
-    from benchmark.attacks import base, get_attack
-    from benchmark.attacks.base import read_photo
+    from benchmark.attacks import get_attack
+    from benchmark.attacks.base import clear_process_memos as forget, read_photo
     from benchmark.data.volume import load_volume
     from benchmark.render import View, estimate_pose_prepared, prepare_volume, render_views
 
     t.time("load (nibabel load + decompress)", col, lambda: np.asanyarray(nib.load(path).dataobj), repeats)
-    img = t.time("checked load (load_volume, RAS float32)", col, lambda: load_volume(path), repeats)
-    prep = t.time("render: prepare volume", col, lambda: prepare_volume(img), repeats)
-    pose = t.time("render: head pose", col, lambda: estimate_pose_prepared(prep), repeats)
+    img = t.time("checked load (load_volume, RAS float32)", col, lambda: load_volume(path), repeats, before=forget)
+    prep = t.time("render: prepare volume", col, lambda: prepare_volume(img), repeats, before=forget)
+    pose = t.time("render: head pose", col, lambda: estimate_pose_prepared(prep), repeats,
+                  before=lambda: prep._poses.clear())
     render_views(prep, [View()], pose=pose)  # warm-up
     (r,) = t.time("render: per view (frontal)", col, lambda: render_views(prep, [View()], pose=pose), repeats)
     rgb, kps = r.to_uint8_rgb(), r.landmarks5
@@ -155,16 +155,12 @@ def bench_attacks(t: Table, col: str, path: Path, photo: Path | None, repeats: i
             t.time(f"photo: detection + embedding ({name})", col, lambda: attack.embed_image(picture), repeats)
     attack = get_attack("arcface", use_cache=False).prepare()
 
-    def whole():
-        base._RENDERS.clear()  # no render served from memory: the attack starts from the file
-        return attack.embed_volume_file(path)
+    attack.embed_volume_file(path)  # warm-up
+    t.time("whole attack per volume (arcface, caches off)", col, lambda: attack.embed_volume_file(path), repeats,
+           before=forget)
 
-    whole()
-    t.time("whole attack per volume (arcface, caches off)", col, whole, repeats)
-
-    def cold() -> None:  # no render or template fit served from memory or disk
-        base._RENDERS.clear()
-        clear_memo()
+    def cold() -> None:  # nothing served from memory or disk
+        forget()
         fresh_cache(tmp)
 
     for name in ("shape", "anatomy"):

@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def time_attacks(repeats: int) -> None:
     from bench_attack import make_256, template_path
 
-    from benchmark.anatomy.template import clear_memo
     from benchmark.attacks import base, get_attack
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,8 +45,7 @@ def time_attacks(repeats: int) -> None:
             attack = get_attack(name, use_cache=False).prepare()
 
             def whole():
-                base._RENDERS.clear()
-                clear_memo()
+                base.clear_process_memos()
                 return attack.embed_volume_file(path)
 
             whole()  # warm-up: reference heads, template brain, lazy imports

@@ -44,6 +44,20 @@ def clear_render_memo() -> None:
     """Forget the renders shared in memory between attacks (the next embedding renders from the file)."""
     _RENDERS.clear()
 
+
+def clear_process_memos() -> None:
+    """Forget everything this process keeps of the volumes it saw: the renders, the decompressed voxels, the
+    prepared volumes with their head poses, the template fits (the disk caches stay). A benchmark timing an
+    attack from the file calls it before each call; nothing else needs it (the memos are keyed by content)."""
+    from benchmark.anatomy.template import clear_memo
+    from benchmark.data.volume import clear_voxel_memo
+    from benchmark.render.volume import clear_prepared_memo
+
+    clear_render_memo()
+    clear_voxel_memo()
+    clear_prepared_memo()
+    clear_memo()
+
 #: The 68-point predictor that places hair removal's regions (face-recognition-models, pinned).
 HAIR_LANDMARKS = "shape_predictor_68_face_landmarks.dat"
 

@@ -88,6 +88,11 @@ _VOXELS_KEPT = 4
 _VOXELS_MAX_BYTES = 128 << 20  # a 256^3 float32 volume is 64 MiB
 
 
+def clear_voxel_memo() -> None:
+    """Forget the arrays :func:`load_volume` keeps (benchmarks timing a first load; tests)."""
+    _VOXELS.clear()
+
+
 def read_data(img: nib.spatialimages.SpatialImage, path: str | os.PathLike | None = None) -> np.ndarray:
     """The checked 3D voxel array of ``img`` (from :func:`read_header`) as stored (a 4D file's one volume).
 

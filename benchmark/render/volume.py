@@ -179,6 +179,11 @@ _PREPARED: "collections.OrderedDict[tuple, PreparedVolume]" = collections.Ordere
 _PREPARED_MAX = 2
 
 
+def clear_prepared_memo() -> None:
+    """Forget the prepared volumes (and their head poses) kept for the next caller (benchmarks; tests)."""
+    _PREPARED.clear()
+
+
 def _prepare(img, data: np.ndarray, affine: np.ndarray, max_ratio: float, spacing: float | None) -> PreparedVolume:
     step = max(2, int(round((data.size / 500_000) ** (1 / 3))))
     sample = data[::step, ::step, ::step]

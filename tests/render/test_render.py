@@ -400,3 +400,22 @@ def test_a_volume_prepared_again_shares_its_preparation_and_pose():
     rv._PREPARED.clear()
     fresh = estimate_pose(img)  # prepared and estimated anew: the same pose
     assert np.array_equal(fresh.center, again.center) and np.array_equal(fresh.forward, again.forward)
+
+
+def test_clear_process_memos_forgets_every_volume_memo(tmp_path):
+    """What a benchmark calls before timing an attack from the file: afterwards nothing of the volume is
+    served from memory (decompressed voxels, prepared volume and pose, renders), so the next load decompresses."""
+    from benchmark.attacks import base
+    from benchmark.data import volume as dv
+    from benchmark.data.volume import load_volume
+    from benchmark.render import volume as rv
+    from tests.helpers import ball_volume, write_nifti
+
+    path = write_nifti(tmp_path / "ball.nii.gz", ball_volume((40, 44, 42)), np.diag([2.0, 2.0, 2.0, 1.0]))
+    img = load_volume(path)
+    prep = prepare_volume(img)
+    base._RENDERS[("a key",)] = []
+    assert dv._VOXELS and any(p is prep for p in rv._PREPARED.values()) and base._RENDERS
+    base.clear_process_memos()
+    assert not dv._VOXELS and not rv._PREPARED and not base._RENDERS
+    assert prepare_volume(load_volume(path)) is not prep
