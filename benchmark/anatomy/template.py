@@ -19,7 +19,6 @@ this module's code, so the baselines and attacks that register the same volume p
 
 from __future__ import annotations
 
-import collections
 import functools
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
@@ -35,6 +34,7 @@ from benchmark.anatomy.brows import BrowExtension, pole_height, union_box, upwar
 from benchmark.anatomy.resample import resample_voxels
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.memo import Recent
 from benchmark.core.files import config_hash
 from benchmark.core.provenance import code_hash
 
@@ -298,8 +298,7 @@ def brow_extension(img: nib.spatialimages.SpatialImage, fit: TemplateFit, region
                          zooms=zooms, brain_margin_mm=region.brain_margin_mm)
 
 
-_MEMO: collections.OrderedDict[str, TemplateFit] = collections.OrderedDict()
-_MEMO_SIZE = 4
+_MEMO: Recent = Recent(4)
 
 
 def register_template(
@@ -310,15 +309,10 @@ def register_template(
     if len(img.shape) != 3:
         raise BenchmarkError(f"expected a 3D volume, got shape {img.shape}; pass one volume at a time")
     key = f"{array_hash(img)}-{asdict(config)}"
-    if memo and key in _MEMO:
-        _MEMO.move_to_end(key)
-        return _MEMO[key]
-    fit = _register_cached(img, config, key) if memo else _register(img, config)
-    if memo:
-        _MEMO[key] = fit
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    return fit
+    if not memo:
+        return _register(img, config)
+    fit = _MEMO.recall(key)
+    return fit if fit is not None else _MEMO.keep(key, _register_cached(img, config, key))
 
 
 def clear_memo() -> None:

@@ -13,7 +13,6 @@ and implement :meth:`Attack.embed_face`, and optionally :meth:`Attack.combine` a
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.memo import Recent
 from benchmark.core.files import config_hash, sha256_file
 import benchmark.core.provenance as provenance
 import benchmark.attacks.models as models
@@ -31,13 +31,14 @@ from benchmark.attacks.align import box_from_landmarks5, centred_landmarks5, dli
 from benchmark.attacks.hair import HairResult, remove_hair
 from benchmark.attacks.models import DetectedFace, DlibShapePredictor, ModelFile, SCRFDDetector
 from benchmark.attacks.reconstruct import FaceFill
-from benchmark.data.volume import load_volume
+from benchmark.anatomy.template import clear_memo
+from benchmark.data.volume import clear_voxel_memo, load_volume
+from benchmark.render.volume import clear_prepared_memo
 import benchmark.render as render
 
 #: Renders of recently embedded volume files, in memory only (biometric data never goes to disk):
 #: the attacks of one scoring run render each volume once. Least recently used first.
-_RENDERS: "collections.OrderedDict[tuple, list]" = collections.OrderedDict()
-_RENDERS_MAX = 256
+_RENDERS: Recent = Recent(256)
 
 
 def clear_render_memo() -> None:
@@ -49,10 +50,6 @@ def clear_process_memos() -> None:
     """Forget everything this process keeps of the volumes it saw: the renders, the decompressed voxels, the
     prepared volumes with their head poses, the template fits (the disk caches stay). A benchmark timing an
     attack from the file calls it before each call; nothing else needs it (the memos are keyed by content)."""
-    from benchmark.anatomy.template import clear_memo
-    from benchmark.data.volume import clear_voxel_memo
-    from benchmark.render.volume import clear_prepared_memo
-
     clear_render_memo()
     clear_voxel_memo()
     clear_prepared_memo()
@@ -427,10 +424,7 @@ class Attack:
         def compute() -> Embedding:
             # renders are shared in memory between attacks that see the same file the same way
             key = (sha256_file(path), self.fill, repr(self.views), repr(self.albedo), self.keeps_depth)
-            frames = _RENDERS.pop(key, None) or self._render(load_volume(path))
-            _RENDERS[key] = frames
-            while len(_RENDERS) > _RENDERS_MAX:
-                _RENDERS.popitem(last=False)
+            frames = _RENDERS.recall(key) or _RENDERS.keep(key, self._render(load_volume(path)))
             return self._embed_frames(frames)
 
         return self._cached(path, "volume", compute)

@@ -32,7 +32,6 @@ A view (``{azimuth, elevation}``) turns the aligned surface about the head centr
 
 from __future__ import annotations
 
-import collections
 import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -46,6 +45,7 @@ from benchmark.attacks._icp import NearestGrid, trimmed_icp
 from benchmark.attacks.base import Embedding
 from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.memo import Recent
 from benchmark.core.files import sha256_array
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
 from benchmark.render.morphology import fill_holes
@@ -183,8 +183,9 @@ class ShapeAttack(VolumetricAttack):
         of :meth:`fit` is not used: the score is a distance between two surfaces."""
         key = sha256_array(u)
         pair = (key, sha256_array(v), self.match_keep, self.match_points, self.match_iterations)
-        if pair in _SCORES:  # a pair the knowledge levels (or S-norm's cohort) compared already: the same ICP
-            return _SCORES[pair]
+        score = _SCORES.recall(pair)
+        if score is not None:  # a pair the knowledge levels (or S-norm's cohort) compared already: the same ICP
+            return score
         tree = self._trees.get(key)
         if tree is None:
             if len(self._trees) >= 256:
@@ -193,14 +194,10 @@ class ShapeAttack(VolumetricAttack):
         trial = np.asarray(v, np.float64).reshape(-1, 3)
         trial = trial[:: max(1, len(trial) // self.match_points)]
         _, _, rms = trimmed_icp(trial, tree, self.match_keep, self.match_iterations, tol=0.01)
-        while len(_SCORES) >= _SCORES_MAX:
-            _SCORES.popitem(last=False)
-        _SCORES[pair] = -rms
-        return -rms
+        return _SCORES.keep(pair, -rms)
 
 
 #: :meth:`ShapeAttack.compare`'s scores by (enrollment digest, trial digest, match options), in this process:
 #: a run compares many pairs more than once (the same original and anonymised volumes under several knowledge
 #: levels, S-norm's cohort for every trial), each an ICP of ~10 ms; the score is a pure function of the pair.
-_SCORES: "collections.OrderedDict[tuple, float]" = collections.OrderedDict()
-_SCORES_MAX = 500_000
+_SCORES: Recent = Recent(500_000)

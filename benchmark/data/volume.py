@@ -7,7 +7,6 @@ Volumes are brought to RAS with ``nibabel.as_closest_canonical``; the affine tra
 
 from __future__ import annotations
 
-import collections
 import gzip
 import io
 import os
@@ -19,6 +18,7 @@ import numpy as np
 
 from benchmark.core.config import DEFAULT_MAX_VOXELS  # 2^28 voxels (1 GiB as float32), far above any head scan
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.memo import Recent
 from benchmark.core.files import atomic_path, sha256_file
 
 
@@ -69,22 +69,19 @@ def load_volume(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS,
 def _voxels(img: nib.Nifti1Image, path: str | os.PathLike) -> np.ndarray:
     """:func:`read_data` as float32, or a copy of it (same memory layout) when a file of the same content
     was read lately: a volume's attacks and its utility measure load it one after another in a process,
-    and decompressing costs more than copying. The last :data:`_VOXELS_KEPT` arrays of at most
+    and decompressing costs more than copying. The last 4 arrays (:data:`_VOXELS`) of at most
     :data:`_VOXELS_MAX_BYTES` each are kept."""
     key = sha256_file(path)
-    if key in _VOXELS:
-        _VOXELS.move_to_end(key)
-        return np.array(_VOXELS[key], order="K")
+    kept = _VOXELS.recall(key)
+    if kept is not None:
+        return np.array(kept, order="K")
     data = np.asarray(read_data(img, path), dtype=np.float32)
     if data.nbytes <= _VOXELS_MAX_BYTES:
-        _VOXELS[key] = np.array(data, order="K")
-        while len(_VOXELS) > _VOXELS_KEPT:
-            _VOXELS.popitem(last=False)
+        _VOXELS.keep(key, np.array(data, order="K"))
     return data
 
 
-_VOXELS: "collections.OrderedDict[str, np.ndarray]" = collections.OrderedDict()
-_VOXELS_KEPT = 4
+_VOXELS: Recent = Recent(4)
 _VOXELS_MAX_BYTES = 128 << 20  # a 256^3 float32 volume is 64 MiB
 
 

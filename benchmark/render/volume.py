@@ -9,7 +9,6 @@ indices to RAS mm and travels with the array. Voxels need not be axis-aligned in
 
 from __future__ import annotations
 
-import collections
 import math
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.memo import Recent
 from benchmark.core.files import sha256_array
 
 from benchmark.render.threshold import surface_threshold
@@ -162,21 +162,14 @@ def prepare_volume(
     data, affine = load_array(img)
     key = (sha256_array(data), affine.tobytes(), np.asarray(img.affine, np.float64).tobytes(),
            tuple(int(n) for n in img.shape[:3]), float(max_ratio), spacing)
-    if key in _PREPARED:  # the same voxels prepared for another attack (shape after the renders, say)
-        _PREPARED.move_to_end(key)
-        return _PREPARED[key]
-    prep = _prepare(img, data, affine, max_ratio, spacing)
-    _PREPARED[key] = prep
-    while len(_PREPARED) > _PREPARED_MAX:
-        _PREPARED.popitem(last=False)
-    return prep
+    prep = _PREPARED.recall(key)  # the same voxels prepared for another attack (shape after the renders, say)
+    return prep if prep is not None else _PREPARED.keep(key, _prepare(img, data, affine, max_ratio, spacing))
 
 
 #: :func:`prepare_volume`'s last results by content, in this process: a volume's attacks (the renders, ``shape``)
 #: prepare the same voxels one after another, and the prepared volume keeps what they compute from it (head
 #: pose, occupancy, gradient). Its users only read it.
-_PREPARED: "collections.OrderedDict[tuple, PreparedVolume]" = collections.OrderedDict()
-_PREPARED_MAX = 2
+_PREPARED: Recent = Recent(2)
 
 
 def clear_prepared_memo() -> None:

@@ -164,9 +164,10 @@ def fill_together(cfg: DictConfig, prepared: Prepared, submissions: list[Path], 
     """The per-volume items of several submissions computed into the cache by ``workers`` processes at once
     (joblib), so that the cores stay busy however the submissions differ in cost: each submission's items
     in ``workers * chunks_per_worker`` interleaved chunks (the last submission's in twice as many: the last
-    chunk runs alone while the other workers have nothing left, ~25 s on the default run), the items that do not depend on the submission
-    (:data:`SHARED_KINDS`) once, with the first. Scoring each submission afterwards finds them in the cache
-    (its results equal a run without this step). Returns the number of items."""
+    chunk runs alone while the other workers have nothing left, ~25 s on the default run), the items that do
+    not depend on the submission (:data:`SHARED_KINDS`) once, with the first. Scoring each submission
+    afterwards finds them in the cache (its results equal a run without this step). Returns the number of
+    items."""
     from joblib import Parallel, delayed
 
     items = work_items(cfg, prepared)
