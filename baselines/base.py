@@ -120,18 +120,6 @@ def voxel_sizes(affine: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(affine)[:3, :3], axis=0)
 
 
-def bounding_box(mask: np.ndarray, margin_vox: np.ndarray | int = 0) -> tuple[slice, ...] | None:
-    """Slices of ``mask``'s bounding box grown by ``margin_vox`` (per axis), or None when empty."""
-    if not mask.any():
-        return None
-    margin = np.broadcast_to(np.asarray(margin_vox, dtype=int), (mask.ndim,))
-    out = []
-    for axis in range(mask.ndim):
-        idx = np.nonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))[0]
-        out.append(slice(max(0, idx[0] - margin[axis]), min(mask.shape[axis], idx[-1] + 1 + margin[axis])))
-    return tuple(out)
-
-
 def smoothstep(t: np.ndarray) -> np.ndarray:
     """0 below 0, 1 above 1, 3t^2 - 2t^3 between: a weight with zero slope at both ends."""
     t = np.clip(t, 0.0, 1.0)

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import nibabel as nib
 import numpy as np
-import scipy.ndimage as ndi
 
 from benchmark.anatomy.brainmask import BrainMasker
+from benchmark.anatomy.masks import within_mm
 from benchmark.core.errors import BenchmarkError
 
 from baselines.base import Baseline, otsu_threshold, smoothstep, voxel_sizes
@@ -61,7 +61,7 @@ class Erase(Baseline):
             raise BenchmarkError("deepbet found no brain in this volume; erase needs one", img.get_filename())
         centre = nib.affines.apply_affine(img.affine, np.argwhere(brain).mean(axis=0)) + np.asarray(self.offset_mm)
         depth = self.fitted_depth(img, brain, centre)
-        keep = (ndi.distance_transform_edt(~brain, sampling=voxel_sizes(img.affine)) <= self.margin_mm)
+        keep = within_mm(brain, voxel_sizes(img.affine), self.margin_mm)
         keep &= depth >= self.guard_mm
         tissue = float(np.median(x[x > otsu_threshold(x)]))
         return np.where(keep, x, tissue * self.weight(depth))

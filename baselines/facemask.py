@@ -23,6 +23,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, Delaunay
 
 from benchmark.anatomy.head import otsu_threshold
+from benchmark.anatomy.masks import within_mm
 from benchmark.anatomy.placement import PlacementCheck
 from benchmark.anatomy.template import FaceRegion, RegistrationConfig
 from benchmark.core.errors import BenchmarkError
@@ -83,8 +84,7 @@ def seal_cut(out: np.ndarray, box: tuple[slice, ...], cut: np.ndarray, zooms: np
     # the distance to the cut on a grid of about 1 mm (exact enough for a seal a few mm deep)
     f = np.maximum(1, np.floor(1.0 / zooms)).astype(int)
     small = cut[::f[0], ::f[1], ::f[2]]
-    dist = ndimage.distance_transform_edt(~small, sampling=zooms * f)
-    near = (dist <= depth_mm).repeat(f[0], 0).repeat(f[1], 1).repeat(f[2], 2)
+    near = within_mm(small, zooms * f, depth_mm).repeat(f[0], 0).repeat(f[1], 1).repeat(f[2], 2)
     near = near[:cut.shape[0], :cut.shape[1], :cut.shape[2]]
     shell = np.argwhere(near & ~cut)
     if not len(shell):

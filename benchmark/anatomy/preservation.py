@@ -23,9 +23,9 @@ from typing import Any, Iterable
 
 import nibabel as nib
 import numpy as np
-import scipy.ndimage as ndi
 
 from benchmark.anatomy.brainmask import BrainMasker
+from benchmark.anatomy.masks import within_mm
 from benchmark.core.errors import BenchmarkError
 
 PSNR_CAP_DB = 100.0
@@ -112,23 +112,13 @@ def brain_preservation(
 
 def changes_near(mask: np.ndarray, changed: np.ndarray, zooms: np.ndarray, margin_mm: float) -> bool:
     """Whether any ``changed`` voxel lies within ``margin_mm`` (Euclidean, voxel centres, ``zooms`` mm per
-    axis) of a ``mask`` voxel. The distance map is computed only on the mask's bounding box grown by the
-    margin, and only when a changed voxel falls in that box."""
+    axis) of a ``mask`` voxel (:func:`~benchmark.anatomy.masks.within_mm`, asked only about the changed
+    voxels' box)."""
     if not changed.any():
         return False
     if not mask.any() or (changed & mask).any():
         return True
-    grow = np.ceil(margin_mm / np.asarray(zooms, dtype=np.float64)).astype(int)
-    box = []
-    for axis in range(3):
-        idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(0, idx[0] - grow[axis]), idx[-1] + 1 + grow[axis]))
-    box = tuple(box)
-    near = changed[box]
-    if not near.any():
-        return False
-    distance = ndi.distance_transform_edt(~mask[box], sampling=zooms)  # mm to the nearest mask voxel
-    return bool((distance[near] <= margin_mm).any())
+    return bool(within_mm(mask, zooms, margin_mm, where=changed)[changed].any())
 
 
 def summarise(results: Iterable[dict[str, Any]]) -> dict[str, float]:

@@ -31,6 +31,7 @@ import SimpleITK as sitk
 
 from benchmark.anatomy.brainmask import BrainMasker, array_hash, default_cache_dir
 from benchmark.anatomy.brows import BrowExtension, pole_height, union_box, upward
+from benchmark.anatomy.masks import within_mm
 from benchmark.anatomy.resample import resample_voxels
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
@@ -218,8 +219,8 @@ def keep_mask(region: FaceRegion | None = None) -> np.ndarray:
         return tpl.keep
     zooms = np.linalg.norm(tpl.affine[:3, :3], axis=0)
     face = tpl.keep < 0.5
-    near_face = ndi.distance_transform_edt(~face, sampling=zooms) <= region.grow_mm
-    far_from_brain = ndi.distance_transform_edt(~template_brain(), sampling=zooms) >= region.brain_margin_mm
+    near_face = within_mm(face, zooms, region.grow_mm)
+    far_from_brain = ~within_mm(template_brain(), zooms, region.brain_margin_mm, strict=True)
     grown = ndi.gaussian_filter((near_face & far_from_brain).astype(np.float32), 0.6)
     keep = np.minimum(tpl.keep, 1.0 - grown).astype(np.float32)
     return keep

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 import SimpleITK as sitk
 
 from benchmark.anatomy.brainmask import coarse_brain, default_cache_dir
+from benchmark.anatomy.masks import within_mm
 from benchmark.anatomy.template import (
     LPS,
     RegistrationConfig,
@@ -77,7 +78,7 @@ def _brain_region(grow_mm: float = 4.0) -> np.ndarray:
     """The template brain grown by ``grow_mm`` (float32 on the template grid): the refinement's metric region."""
     tpl = load_template()
     zooms = np.linalg.norm(tpl.affine[:3, :3], axis=0)
-    return (ndimage.distance_transform_edt(~template_brain(), sampling=zooms) <= grow_mm).astype(np.float32)
+    return within_mm(template_brain(), zooms, grow_mm).astype(np.float32)
 
 
 def brain_fit(img, data: np.ndarray, cache: DiskCache | None = None) -> tuple[np.ndarray, float]:

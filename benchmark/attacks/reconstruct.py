@@ -22,6 +22,7 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
+from benchmark.anatomy.masks import within_mm
 from benchmark.anatomy.template import FaceRegion, face_patch, load_template, match_intensities
 
 #: The template's tissue: above this multiple of its head/background split. The mean head has a faint
@@ -43,7 +44,7 @@ class FaceFill:
             return nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine, img.header)
         zooms, xc = patch.zooms, patch.data
         face = patch.face > 0.5
-        ring = (ndi.distance_transform_edt(~face, sampling=zooms) <= self.ring_mm) & ~face
+        ring = within_mm(face, zooms, self.ring_mm) & ~face
         head = xc > _background_level(patch.volume)
         tissue = patch.template > _template_tissue_level()  # not its halo
         missing = removed_tissue(face & tissue & ~head, head, tissue, zooms, self.seed_mm, self.core_mm)
@@ -63,9 +64,9 @@ def removed_tissue(missing: np.ndarray, head: np.ndarray, tissue: np.ndarray, zo
     if not missing.any():
         return missing
     labels, _ = ndi.label(missing)
-    away = ndi.distance_transform_edt(~head, sampling=zooms) if head.any() else np.full(head.shape, np.inf)
-    core = ndi.distance_transform_edt(tissue, sampling=zooms) >= core_mm
-    deep = np.unique(labels[missing & core & (away >= seed_mm)])
+    near_head = within_mm(head, zooms, seed_mm, strict=True, where=missing)  # the distances at missing voxels only
+    shallow = within_mm(~tissue, zooms, core_mm, strict=True, where=missing)
+    deep = np.unique(labels[missing & ~shallow & ~near_head])
     return np.isin(labels, deep[deep > 0])
 
 
