@@ -22,7 +22,7 @@ import nibabel as nib
 import numpy as np
 
 from benchmark.anatomy.brainmask import BrainMasker
-from benchmark.anatomy.masks import within_mm
+from benchmark.core.masks import within_mm
 from benchmark.core.errors import BenchmarkError
 
 from baselines.base import Baseline, otsu_threshold, smoothstep, voxel_sizes

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import ConvexHull, Delaunay
 
 from benchmark.anatomy.head import otsu_threshold
-from benchmark.anatomy.masks import within_mm
+from benchmark.core.masks import largest_component, within_mm
 from benchmark.anatomy.placement import PlacementCheck
 from benchmark.anatomy.template import FaceRegion, RegistrationConfig
 from benchmark.core.errors import BenchmarkError
@@ -73,8 +72,7 @@ def seal_cut(out: np.ndarray, box: tuple[slice, ...], cut: np.ndarray, zooms: np
     step = np.maximum(1, np.round(HULL_STEP_MM / zooms)).astype(int)
     coarse = out[::step[0], ::step[1], ::step[2]].astype(np.float32)
     threshold = otsu_threshold(coarse)
-    labels, n = ndimage.label(coarse > threshold)
-    tissue = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:])) if n else labels > 0  # not specks
+    tissue = largest_component(coarse > threshold)  # not specks
     points = np.argwhere(tissue) * step * zooms
     if len(points) < 4 or np.linalg.matrix_rank(points - points.mean(0)) < 3:
         raise BenchmarkError("facemask: no head to seal the cut against (its tissue above Otsu's threshold "

@@ -25,7 +25,7 @@ import nibabel as nib
 import numpy as np
 
 from benchmark.anatomy.brainmask import BrainMasker
-from benchmark.anatomy.masks import within_mm
+from benchmark.core.masks import within_mm
 from benchmark.core.errors import BenchmarkError
 
 PSNR_CAP_DB = 100.0
@@ -112,7 +112,7 @@ def brain_preservation(
 
 def changes_near(mask: np.ndarray, changed: np.ndarray, zooms: np.ndarray, margin_mm: float) -> bool:
     """Whether any ``changed`` voxel lies within ``margin_mm`` (Euclidean, voxel centres, ``zooms`` mm per
-    axis) of a ``mask`` voxel (:func:`~benchmark.anatomy.masks.within_mm`, asked only about the changed
+    axis) of a ``mask`` voxel (:func:`~benchmark.core.masks.within_mm`, asked only about the changed
     voxels' box)."""
     if not changed.any():
         return False

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 import SimpleITK as sitk
 
 from benchmark.anatomy.brainmask import coarse_brain, default_cache_dir
-from benchmark.anatomy.masks import within_mm
+from benchmark.core.masks import within_mm
 from benchmark.anatomy.template import (
     LPS,
     RegistrationConfig,

@@ -22,7 +22,7 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.anatomy.masks import within_mm
+from benchmark.core.masks import within_mm
 from benchmark.anatomy.template import FaceRegion, face_patch, load_template, match_intensities
 
 #: The template's tissue: above this multiple of its head/background split. The mean head has a faint

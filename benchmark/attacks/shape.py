@@ -48,7 +48,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.memo import Recent
 from benchmark.core.files import sha256_array
 from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
-from benchmark.render.morphology import fill_holes
+from benchmark.core.masks import fill_holes, largest_component
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,10 @@ def head_surface(img) -> Surface:
     """Boundary voxels of the head (largest component above the automatic threshold, holes filled)."""
     prep = prepare_volume(img)
     mask = prep.data.numpy() >= prep.level  # data and level are above the input's floor
-    labels, n = ndimage.label(mask)
-    if n == 0:
+    if not mask.any():
         raise BenchmarkError("shape: no head above the automatic threshold",
                              getattr(img, "get_filename", lambda: None)())
-    mask = fill_holes(labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1)
+    mask = fill_holes(largest_component(mask))
     edge = mask & ~ndimage.binary_erosion(mask)
     idx = np.argwhere(edge)
     points = subvoxel(prep, idx) @ prep.affine[:3, :3].T + prep.affine[:3, 3]

@@ -33,7 +33,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cc3d
 import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
@@ -46,6 +45,7 @@ from benchmark.anatomy.template import register_template, resample_voxels, templ
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import config_hash, sha256_file
+from benchmark.core.masks import largest_component
 from benchmark.core.provenance import code_hash
 from benchmark.data import face_regions as fr
 from benchmark.data.volume import load_volume, read_header
@@ -161,10 +161,7 @@ def _complete(data: np.ndarray, in_view: np.ndarray) -> np.ndarray:
 def _head_weight(data: np.ndarray) -> np.ndarray:
     """1 on the head (its largest connected part above half the skin threshold, with the cavities it
     encloses, grown by 2 voxels), 0 in the air and on specks apart from it, softened over a voxel."""
-    labels = cc3d.connected_components(head_mask(data, threshold=0.5 * fr.SKIN_THRESHOLD), connectivity=6)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    head = ndi.binary_dilation(labels == int(np.argmax(sizes)), iterations=2)
+    head = ndi.binary_dilation(largest_component(head_mask(data, threshold=0.5 * fr.SKIN_THRESHOLD)), iterations=2)
     return ndi.gaussian_filter(head.astype(np.float32), 1.0)
 
 

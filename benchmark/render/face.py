@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from benchmark.render.midplane import PlaneGrid
-from benchmark.render.morphology import dilate, fill_holes
+from benchmark.core.masks import dilate, fill_holes, largest_component
 from benchmark.render.volume import PreparedVolume
 
 SLAB_MM = (-4.0, 0.0, 4.0)  # the midline mask is the union over this thin slab
@@ -43,10 +43,9 @@ class Nose:
 def midline(prep: PreparedVolume, threshold: float, grid: PlaneGrid) -> Midline | None:
     vals, outside = grid.sample(prep, SLAB_MM)
     mask = (vals >= threshold).any(0)
-    labels, n = ndimage.label(mask)
-    if n == 0:
+    if not mask.any():
         return None
-    mask = fill_holes(labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1))
+    mask = fill_holes(largest_component(mask))
     out = outside[len(SLAB_MM) // 2]
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=len)[:, 0, :].astype(np.float64)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 
-from benchmark.render.morphology import fill_holes
+from benchmark.core.masks import fill_holes, largest_component
 from benchmark.render.volume import PreparedVolume, block_mean
 
 COARSE_MM = 4.0
@@ -35,10 +34,7 @@ def coarse_head(prep: PreparedVolume, threshold: float) -> CoarseHead:
     affine[:3, :3] = prep.affine[:3, :3] * f
     affine[:3, 3] = prep.affine[:3, :3] @ np.full(3, (f - 1) / 2.0) + prep.affine[:3, 3]
     mask = data >= threshold
-    labels, n = ndimage.label(mask)
-    if n > 1:
-        mask = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    mask = fill_holes(mask)
+    mask = fill_holes(largest_component(mask))
     points = np.argwhere(mask).astype(np.float64) @ affine[:3, :3].T + affine[:3, 3]  # float: int @ float is slow
     return CoarseHead(data=data, mask=mask, affine=affine, points=points,
                       fov_shape=prep.source_shape, fov_affine=prep.source_affine)

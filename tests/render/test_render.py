@@ -335,21 +335,6 @@ def test_gradient_volume_gives_central_difference_normals():
     assert (caster.normals(g)[ok] - expected[ok]).abs().max() < 1e-3
 
 
-def test_fast_morphology_matches_scipy():
-    from scipy import ndimage
-
-    from benchmark.render.morphology import dilate, fill_holes
-
-    rng = np.random.default_rng(3)
-    for shape in [(30, 40, 20), (120, 90)]:
-        field = ndimage.gaussian_filter(rng.random(shape), 2)
-        for q in (0.3, 0.6):
-            m = field > np.quantile(field, q)
-            assert np.array_equal(fill_holes(m), ndimage.binary_fill_holes(m))
-            for k in (1, 3, 7):
-                assert np.array_equal(dilate(m, k), ndimage.binary_dilation(m, iterations=k))
-
-
 def test_the_code_an_attack_runs_is_part_of_the_embedding_cache_key(monkeypatch):
     import benchmark.core.provenance as provenance
     from benchmark.attacks import get_attack

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from benchmark.anatomy.masks import bounding_box, within_mm
+from benchmark.core.masks import bounding_box, dilate, fill_holes, largest_component, within_mm
 
 
 def blobs(rng, shape, n):
@@ -47,3 +47,19 @@ def test_bounding_box_grows_and_clips():
     assert bounding_box(mask) == (slice(2, 4), slice(5, 6), slice(1, 3))
     assert bounding_box(mask, (1, 3, 2)) == (slice(1, 5), slice(2, 8), slice(0, 5))
     assert bounding_box(np.zeros((3, 3, 3), bool)) is None
+
+
+@pytest.mark.parametrize("shape", [(30, 40, 20), (120, 90)])
+def test_fast_morphology_matches_scipy(shape):
+    rng = np.random.default_rng(3)
+    field = ndi.gaussian_filter(rng.random(shape), 2)
+    for q in (0.3, 0.6, 0.9):
+        m = field > np.quantile(field, q)
+        assert np.array_equal(fill_holes(m), ndi.binary_fill_holes(m))
+        for k in (1, 3, 7):
+            assert np.array_equal(dilate(m, k), ndi.binary_dilation(m, iterations=k))
+        labels, n = ndi.label(m)  # face-connected, as largest_component
+        assert n > 1
+        expected = labels == 1 + np.argmax(np.bincount(labels.ravel())[1:])
+        assert np.array_equal(largest_component(m), expected)
+    assert not largest_component(np.zeros(shape, bool)).any()

@@ -1,4 +1,5 @@
-"""Boolean masks on a voxel grid: their bounding box, and the voxels within a distance of them.
+"""Boolean masks on a pixel or voxel grid: bounding box, largest connected part, holes, dilation, and the
+voxels within a distance of a mask. Exact equivalents of the scipy.ndimage operations they replace, faster.
 
 :func:`within_mm` is ``scipy.ndimage.distance_transform_edt(~mask, sampling=zooms) <= limit_mm`` computed
 only where it can be true: on the mask's bounding box grown by the limit (a voxel outside it lies farther
@@ -8,6 +9,7 @@ brain mask grown by 14 mm that is about a third of the grid; around a face, less
 
 from __future__ import annotations
 
+import cc3d
 import numpy as np
 import scipy.ndimage as ndi
 
@@ -22,6 +24,42 @@ def bounding_box(mask: np.ndarray, grow: np.ndarray | int = 0) -> tuple[slice, .
         idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
         box.append(slice(int(idx[0]), int(idx[-1]) + 1))
     return _grown(tuple(box), grow, mask.shape)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected part of a 2D or 3D ``mask`` (pixels or voxels joined by a face: 4- or
+    6-connectivity, as ``ndimage.label``'s default; of parts of equal size, the one cc3d numbers first);
+    empty for an empty mask."""
+    mask = np.asarray(mask, dtype=bool)
+    labels = cc3d.connected_components(mask, connectivity=6 if mask.ndim == 3 else 4)
+    sizes = np.bincount(labels.ravel())
+    if sizes.size < 2:
+        return np.zeros(mask.shape, bool)
+    return labels == 1 + int(np.argmax(sizes[1:]))
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes`` (face-connected background) by one labelling of the background:
+    the background components that touch the array's border stay, the others are holes."""
+    mask = np.asarray(mask, bool)
+    labels, n = ndi.label(~mask)
+    if n == 0:
+        return mask.copy()
+    border = np.zeros(n + 1, bool)
+    for axis in range(mask.ndim):
+        for index in (0, -1):
+            border[np.take(labels, index, axis=axis)] = True
+    border[0] = True  # label 0 is the mask itself
+    return mask | ~border[labels]
+
+
+def dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
+    """``ndimage.binary_dilation(mask, iterations=k)`` with its default (face-connected) structure:
+    the pixels within city-block distance k of the mask, by one chamfer distance transform."""
+    mask = np.asarray(mask, bool)
+    if iterations <= 0 or not mask.any():
+        return mask.copy()
+    return ndi.distance_transform_cdt(~mask, metric="taxicab") <= iterations
 
 
 def _grown(box: tuple[slice, ...], grow: np.ndarray | int, shape: tuple[int, ...]) -> tuple[slice, ...]:
