@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import cc3d
 import numpy as np
+
+from benchmark.core.masks import fill_holes
 
 
 def otsu_threshold(x: np.ndarray, bins: int = 256) -> float:
@@ -21,10 +22,4 @@ def otsu_threshold(x: np.ndarray, bins: int = 256) -> float:
 
 def head_mask(x: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """Head (tissue and the cavities it encloses): everything not connected to the air at the volume border."""
-    tissue = x > (otsu_threshold(x) if threshold is None else threshold)
-    labels = cc3d.connected_components(~tissue, connectivity=6)
-    border = np.unique(
-        np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()])
-    )
-    border = border[border != 0]
-    return ~np.isin(labels, border)
+    return fill_holes(x > (otsu_threshold(x) if threshold is None else threshold))
