@@ -33,6 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmark.core.memory import tune_malloc  # noqa: E402
+
+tune_malloc()  # as in every run's processes (python -m benchmark): large arrays reuse heap memory
+
 
 def template_path() -> Path:
     import importlib.util

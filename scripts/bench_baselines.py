@@ -25,6 +25,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmark.core.memory import tune_malloc  # noqa: E402
+
+tune_malloc()  # as in every run's processes (python -m benchmark): large arrays reuse heap memory
+
 from baselines import available, get_baseline  # noqa: E402
 from benchmark.anatomy.brainmask import BrainMasker, _deepbet  # noqa: E402
 from benchmark.anatomy.template import clear_memo, resample_voxels, template_paths  # noqa: E402

@@ -48,6 +48,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
+from benchmark.core.memory import tune_malloc  # noqa: E402
+
+tune_malloc()  # as in every run's processes (python -m benchmark): large arrays reuse heap memory
+
 import bench_baselines  # noqa: E402  (volume_256: the 256^3 1 mm head; timed: best of repeated calls)
 import bench_metrics  # noqa: E402  (cohort_trials: a trial list of n persons)
 import bench_synthetic  # noqa: E402  (bench: generate synthetic people, time per volume and photo)

@@ -27,6 +27,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmark.core.memory import tune_malloc  # noqa: E402
+
+tune_malloc()  # as in every run's processes (python -m benchmark): large arrays reuse heap memory
+
 from benchmark.render import View, estimate_pose, prepare_volume, render_views  # noqa: E402
 from benchmark.render.atlas import reference, template_path  # noqa: E402
 
