@@ -288,7 +288,7 @@ def main(argv=None) -> int:
 
         for col, path, pic in ((cols[0], path256, None), (cols[1], syn_path, photo)):
             bench_attacks(t, col, path, pic, args.repeats, tmp)
-            bench_baselines_and_utility(t, col, load_volume(path, canonical=False), tmp)
+            bench_baselines_and_utility(t, col, load_volume(path, canonical=False, order="C"), tmp)  # as anonymize
         bench_metrics_rows(t, "256^3 1 mm", 15, 1000, 1000)
         print()
         t.print()

@@ -53,13 +53,17 @@ def read_header(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS) -
 
 
 def load_volume(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS,
-                canonical: bool = True) -> nib.Nifti1Image:
+                canonical: bool = True, order: str = "K") -> nib.Nifti1Image:
     """Load a 3D volume, checked, as float32, in RAS orientation when ``canonical``.
 
-    Returns a new ``Nifti1Image`` whose data array is in memory (no lazy proxy) and its own.
+    Returns a new ``Nifti1Image`` whose data array is in memory (no lazy proxy) and its own. ``order``: the
+    array's memory layout, ``"K"`` as nibabel decodes the file (Fortran order for NIfTI; the renders were
+    tuned on it), ``"C"`` C order (the baselines: numpy and scipy run faster on it, blur about 2x on 256^3).
     """
     img = read_header(path, max_voxels)
     data = _voxels(img, path)
+    if order == "C":
+        data = np.ascontiguousarray(data)
     out = nib.Nifti1Image(data, img.affine, img.header)
     out.header.set_data_dtype(np.float32)
     out.header.set_slope_inter(1.0, 0.0)

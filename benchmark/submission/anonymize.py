@@ -79,7 +79,7 @@ def _anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxel
 def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int, on_failure: str = "error") -> dict:
     """Anonymise one kit volume; its record: ``quality`` (the method's figures), and ``error`` (nothing
     written) or ``copied`` (the input written unchanged) with the reason when the method refused it."""
-    img = load_volume(src, max_voxels, canonical=False)
+    img = load_volume(src, max_voxels, canonical=False, order="C")  # the same outputs as "K", faster
     try:
         out = baseline.anonymize(img)
     except BenchmarkError as exc:
