@@ -35,6 +35,15 @@ def test_good_volume_is_canonical_float32(tmp_path):
     assert img.get_fdata()[tuple(ijk[:3].round().astype(int))] == data[0, 0, 0]
 
 
+def test_order_c_gives_the_same_voxels_in_c_order(tmp_path):
+    p = write_nifti(tmp_path / "a.nii.gz", ball_volume(), np.diag([1.0, 1.2, 2.0, 1.0]))
+    as_decoded = np.asanyarray(load_volume(p, canonical=False).dataobj)
+    c = np.asanyarray(load_volume(p, canonical=False, order="C").dataobj)  # the second load: from the memo
+    assert as_decoded.flags.f_contiguous and not as_decoded.flags.c_contiguous  # nibabel's NIfTI layout
+    assert c.flags.c_contiguous and c.dtype == np.float32
+    np.testing.assert_array_equal(c, as_decoded)
+
+
 def test_not_nifti(tmp_path):
     p = tmp_path / "notes.nii.gz"
     p.write_bytes(gzip.compress(b"this is not an image" * 10))
