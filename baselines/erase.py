@@ -22,8 +22,8 @@ import nibabel as nib
 import numpy as np
 
 from benchmark.anatomy.brainmask import BrainMasker
-from benchmark.core.masks import within_mm
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.masks import within_mm
 
 from baselines.base import Baseline, otsu_threshold, smoothstep, voxel_sizes
 

@@ -22,10 +22,10 @@ import numpy as np
 from scipy.spatial import ConvexHull, Delaunay
 
 from benchmark.anatomy.head import otsu_threshold
-from benchmark.core.masks import largest_component, within_mm
 from benchmark.anatomy.placement import PlacementCheck
 from benchmark.anatomy.template import FaceRegion, RegistrationConfig
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.masks import largest_component, within_mm
 
 from baselines.base import TemplateBaseline, voxel_sizes
 

@@ -25,8 +25,8 @@ import nibabel as nib
 import numpy as np
 
 from benchmark.anatomy.brainmask import BrainMasker
-from benchmark.core.masks import within_mm
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.masks import within_mm
 
 PSNR_CAP_DB = 100.0
 FAILURE_DICE = 0.95

@@ -31,10 +31,10 @@ import SimpleITK as sitk
 
 from benchmark.anatomy.brainmask import BrainMasker, array_hash, default_cache_dir
 from benchmark.anatomy.brows import BrowExtension, pole_height, union_box, upward
-from benchmark.core.masks import within_mm
 from benchmark.anatomy.resample import resample_voxels
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.masks import within_mm
 from benchmark.core.memo import Recent
 from benchmark.core.files import config_hash
 from benchmark.core.provenance import code_hash

@@ -38,7 +38,6 @@ import torch.nn.functional as F
 import SimpleITK as sitk
 
 from benchmark.anatomy.brainmask import coarse_brain, default_cache_dir
-from benchmark.core.masks import within_mm
 from benchmark.anatomy.template import (
     LPS,
     RegistrationConfig,
@@ -56,6 +55,7 @@ from benchmark.attacks.base import Embedding
 from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.cache import DiskCache
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.masks import within_mm
 
 
 @functools.lru_cache(maxsize=4)

@@ -22,8 +22,8 @@ import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
 
-from benchmark.core.masks import within_mm
 from benchmark.anatomy.template import FaceRegion, face_patch, load_template, match_intensities
+from benchmark.core.masks import within_mm
 
 #: The template's tissue: above this multiple of its head/background split. The mean head has a faint
 #: halo in front of the face (the averaged faces differ), which is not tissue.

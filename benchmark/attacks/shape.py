@@ -45,10 +45,10 @@ from benchmark.attacks._icp import NearestGrid, trimmed_icp
 from benchmark.attacks.base import Embedding
 from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.memo import Recent
 from benchmark.core.files import sha256_array
-from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
 from benchmark.core.masks import fill_holes, largest_component
+from benchmark.core.memo import Recent
+from benchmark.render import HeadPose, estimate_pose_prepared, prepare_volume
 
 
 @dataclass(frozen=True)

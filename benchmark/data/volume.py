@@ -61,28 +61,26 @@ def load_volume(path: str | os.PathLike, max_voxels: int = DEFAULT_MAX_VOXELS,
     tuned on it), ``"C"`` C order (the baselines: numpy and scipy run faster on it, blur about 2x on 256^3).
     """
     img = read_header(path, max_voxels)
-    data = _voxels(img, path)
-    if order == "C":
-        data = np.ascontiguousarray(data)
+    data = _voxels(img, path, order)
     out = nib.Nifti1Image(data, img.affine, img.header)
     out.header.set_data_dtype(np.float32)
     out.header.set_slope_inter(1.0, 0.0)
     return nib.as_closest_canonical(out) if canonical else out
 
 
-def _voxels(img: nib.Nifti1Image, path: str | os.PathLike) -> np.ndarray:
-    """:func:`read_data` as float32, or a copy of it (same memory layout) when a file of the same content
-    was read lately: a volume's attacks and its utility measure load it one after another in a process,
-    and decompressing costs more than copying. The last 4 arrays (:data:`_VOXELS`) of at most
-    :data:`_VOXELS_MAX_BYTES` each are kept."""
+def _voxels(img: nib.Nifti1Image, path: str | os.PathLike, order: str = "K") -> np.ndarray:
+    """:func:`read_data` as float32 in memory ``order`` (:func:`load_volume`), or a copy of it when a file of
+    the same content was read lately: a volume's attacks and its utility measure load it one after another
+    in a process, and decompressing costs more than copying. The last 4 arrays (:data:`_VOXELS`) of at most
+    :data:`_VOXELS_MAX_BYTES` each are kept, as decoded."""
     key = sha256_file(path)
     kept = _VOXELS.recall(key)
     if kept is not None:
-        return np.array(kept, order="K")
+        return np.array(kept, order=order)
     data = np.asarray(read_data(img, path), dtype=np.float32)
     if data.nbytes <= _VOXELS_MAX_BYTES:
         _VOXELS.keep(key, np.array(data, order="K"))
-    return data
+    return np.asarray(data, order=order)
 
 
 _VOXELS: Recent = Recent(4)

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from benchmark.render.midplane import PlaneGrid
 from benchmark.core.masks import dilate, fill_holes, largest_component
+from benchmark.render.midplane import PlaneGrid
 from benchmark.render.volume import PreparedVolume
 
 SLAB_MM = (-4.0, 0.0, 4.0)  # the midline mask is the union over this thin slab
