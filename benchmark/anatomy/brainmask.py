@@ -76,6 +76,14 @@ def _deepbet(no_gpu: bool):
                                bbox_model_path=str(files["bbox_model.pt"]))
 
 
+@functools.lru_cache(maxsize=4)
+def _network(no_gpu: bool, name: str):
+    """deepbet's ``model`` or ``bbox_model`` as :class:`benchmark.anatomy.unet.UNet` (its numbers, faster)."""
+    from benchmark.anatomy.unet import UNet
+
+    return UNet(getattr(_deepbet(no_gpu), name))
+
+
 def sorted_quantiles(x, qs: tuple[float, ...]) -> list:
     """``[x.quantile(q) for q in qs]`` (torch, linear interpolation) bit for bit, by one selection
     (``np.partition``, O(n)) instead of a sort per quantile (~10x faster on a 128^3 volume): the values of
@@ -103,8 +111,7 @@ def _first_stage(x, size: int = 128, no_gpu: bool = True, cache: DiskCache | Non
     def compute() -> dict[str, np.ndarray]:
         small = F.interpolate(x[None, None], (size,) * 3, mode="nearest-exact")[0, 0]
         low, high = sorted_quantiles(small, (0.005, 0.995))
-        with torch.no_grad():
-            prob = _deepbet(no_gpu).bbox_model(normalize(small, low, high)[None, None])[0, 1]
+        prob = _network(no_gpu, "bbox_model")(normalize(small, low, high)[None, None])[0, 1]
         return {"low": low.numpy(), "high": high.numpy(), "bits": np.packbits((prob > 0.5).cpu().numpy().ravel())}
 
     if cache is None:
@@ -146,7 +153,8 @@ def coarse_brain(img: nib.spatialimages.SpatialImage, size: int = 128, *, no_gpu
 def _probability(canonical: np.ndarray, no_gpu: bool = True, cache: DiskCache | None = None
                  ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """deepbet 1.0.2's ``BrainExtraction.run_model`` step for step (its brain probability on the input grid,
-    and the bounding box it sets), but for the quantiles and the first stage (:func:`_first_stage`)."""
+    and the bounding box it sets), but for the quantiles and the first stage (:func:`_first_stage`), and its
+    network run by :class:`benchmark.anatomy.unet.UNet` (same numbers)."""
     import torch
     import torch.nn.functional as F
     from deepbet.utils import keep_largest_connected_component, normalize
@@ -158,8 +166,7 @@ def _probability(canonical: np.ndarray, no_gpu: bool = True, cache: DiskCache | 
     mask_small = torch.from_numpy(keep_largest_connected_component(found))
     bbox = bet.get_bbox_with_margin(mask_small, mask.shape, 0.1)
     crop = F.interpolate(x[bbox][None, None], (256, 256, 256), mode="nearest-exact")[0, 0]
-    with torch.no_grad():
-        mask_bbox = bet.model(normalize(crop, low, high)[None, None])[0, 1]
+    mask_bbox = _network(no_gpu, "model")(normalize(crop, low, high)[None, None])[0, 1]
     mask[bbox] = F.interpolate(mask_bbox[None, None], mask[bbox].shape, mode="nearest-exact")[0, 0]
     return mask.cpu().numpy(), bbox
 

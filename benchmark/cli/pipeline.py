@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from benchmark.cli.evaluate import evaluate, to_score
 from benchmark.core import registry
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.memory import freeze_heap
 from benchmark.core.shards import sharding
 from benchmark.data.prepare import prepare, summary
 from benchmark.leaderboard import build_leaderboard, leaderboard_config, terminal_table
@@ -54,6 +55,7 @@ def _evaluate_one(cfg: DictConfig, prepared, submission: Path, out_dir: Path, th
                   report=None) -> tuple[str, str]:
     """Validate (unless ``report`` is its validation report), score and track one submission (in a worker
     process when ``threads``); (status line, team/system)."""
+    freeze_heap()  # a worker's collection after the task walks only what the task made (benchmark.core.memory)
     if threads:
         import torch
 

@@ -28,6 +28,7 @@ from benchmark.attacks import Attack
 from benchmark.attacks.adapt import pool_variant, pool_views
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.keys import CONDITIONS, LAZY_INFORMED, MRI2MRI, PHOTO2MRI, SEMI_INFORMED, TRAIN
+from benchmark.core.memory import freeze_heap
 from benchmark.core.progress import progress
 from benchmark.core.shards import run_shards, shard_of, sharding
 from benchmark.data.prepared import Prepared
@@ -106,6 +107,7 @@ def fill_items(cfg: DictConfig, prepared: Prepared, submission: Path, mine: list
                threads: int = 0) -> dict[str, int]:
     """Compute the work items ``mine`` of ``submission`` into the cache (torch on ``threads`` threads when
     given); counts of items done and failed."""
+    freeze_heap()  # a worker's collection after the task walks only what the task made (benchmark.core.memory)
     if threads:
         import torch
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from benchmark.data.volume import load_volume, save_volume
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_path, file_lock, write_json
+from benchmark.core.memory import freeze_heap
 from benchmark.data.prepared import Prepared
 from benchmark.core.progress import progress
 from benchmark.core.provenance import code_hash
@@ -79,6 +80,7 @@ def _anonymize_kit(prepared: Prepared, baseline, out: Path, name: str, max_voxel
 def _anonymize_one(baseline, src: Path, dst: Path, max_voxels: int, on_failure: str = "error") -> dict:
     """Anonymise one kit volume; its record: ``quality`` (the method's figures), and ``error`` (nothing
     written) or ``copied`` (the input written unchanged) with the reason when the method refused it."""
+    freeze_heap()  # a worker's collection after the task walks only what the task made (benchmark.core.memory)
     img = load_volume(src, max_voxels, canonical=False, order="C")  # the same outputs as "K", faster
     try:
         out = baseline.anonymize(img)

@@ -24,3 +24,15 @@ def test_tuned_for_this_process_and_its_workers():
 
 def test_a_users_own_malloc_settings_are_left_alone():
     assert _run({"MALLOC_ARENA_MAX": "2"}) == ["False", "None", "2"]
+
+
+def test_freeze_heap_leaves_a_collection_only_what_comes_after():
+    """After freeze_heap, a full collection no longer walks the imported libraries' objects (what joblib's
+    workers collect after every task), and a cycle made afterwards is still collected."""
+    code = ("import gc; import benchmark.scoring.shards; from benchmark.core.memory import freeze_heap; "
+            "before = len(gc.get_objects()); freeze_heap(); after = len(gc.get_objects()); "
+            "a = []; a.append(a); del a; print(before, after, gc.get_freeze_count(), gc.collect())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after, frozen, collected = map(int, out.stdout.split())
+    assert before > 50_000 and frozen >= before and after < before // 100
+    assert collected >= 1  # the cycle made after the freeze
