@@ -41,6 +41,10 @@ import benchmark.render as render
 _RENDERS: Recent = Recent(256)
 
 
+#: In :data:`_RENDERS` for a ``fill`` attack's volume that the fill left as it was: no renders of its own.
+_UNFILLED = "unfilled"
+
+
 def clear_render_memo() -> None:
     """Forget the renders shared in memory between attacks (the next embedding renders from the file)."""
     _RENDERS.clear()
@@ -366,7 +370,10 @@ class Attack:
 
     def _render(self, img: Any) -> list[Frame]:
         """A :class:`Frame` of each configured view, after :meth:`reconstruct`."""
-        img = self.reconstruct(img)
+        return self._render_views(self.reconstruct(img))
+
+    def _render_views(self, img: Any) -> list[Frame]:
+        """A :class:`Frame` of each configured view of ``img`` as it is."""
         views = [render.View(**{_VIEW_ALIASES.get(k, k): x for k, x in v.items()}) for v in self.views]
         renders = render.render_views(img, views, albedo=None if self.albedo is None else np.asarray(self.albedo))
         if self.keeps_depth:
@@ -418,13 +425,23 @@ class Attack:
         return fresh[0] if fresh else Embedding.from_arrays(arrays)
 
     def embed_volume_file(self, path: str | os.PathLike) -> Embedding:
-        """:meth:`embed_volume` of a NIfTI file, cached on disk by file content and config hash."""
+        """:meth:`embed_volume` of a NIfTI file, cached on disk by file content and config hash.
+
+        With ``fill``, a volume that the fill leaves as it is (no face was cut away: ``none``, blurred or
+        refaced faces) gets the embedding of the same attack without ``fill``, through that attack's cache:
+        the same voxels rendered and embedded the same way, computed once."""
         path = Path(path)
 
         def compute() -> Embedding:
             # renders are shared in memory between attacks that see the same file the same way
             key = (sha256_file(path), self.fill, repr(self.views), repr(self.albedo), self.keeps_depth)
-            frames = _RENDERS.recall(key) or _RENDERS.keep(key, self._render(load_volume(path)))
+            frames = _RENDERS.recall(key)
+            if frames is None:
+                img = load_volume(path)
+                shown = self.reconstruct(img)
+                frames = _RENDERS.keep(key, _UNFILLED if self.fill and shown is img else self._render_views(shown))
+            if frames is _UNFILLED:
+                return dataclasses.replace(self, fill=False).embed_volume_file(path)
             return self._embed_frames(frames)
 
         return self._cached(path, "volume", compute)

@@ -38,10 +38,12 @@ class FaceFill:
     core_mm: float = 3.0  # ... at a point this deep in the template's tissue (not a thin speck or streak)
     region: FaceRegion = field(default_factory=lambda: FaceRegion(grow_mm=15.0))  # where filling may happen
 
-    def __call__(self, img: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
+    def __call__(self, img: nib.spatialimages.SpatialImage) -> nib.spatialimages.SpatialImage:
+        """The volume with its removed face filled in, or ``img`` itself (the same object) when nothing was
+        cut away or the face region lies outside the field of view."""
         patch = face_patch(img, margin_mm=self.ring_mm, region=self.region)
         if patch is None:
-            return nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine, img.header)
+            return img
         zooms, xc = patch.zooms, patch.data
         face = patch.face > 0.5
         ring = within_mm(face, zooms, self.ring_mm) & ~face
@@ -49,7 +51,7 @@ class FaceFill:
         tissue = patch.template > _template_tissue_level()  # not its halo
         missing = removed_tissue(face & tissue & ~head, head, tissue, zooms, self.seed_mm, self.core_mm)
         if not missing.any():  # nothing was cut away: the volume as it is
-            return nib.Nifti1Image(patch.volume, img.affine, img.header)
+            return img
         mapped = match_intensities(patch.template, xc, ring)
         weight = ndi.gaussian_filter(missing.astype(np.float32), self.blend_mm / zooms)
         weight = np.maximum(weight, missing)  # filled voxels take the template fully, edges blend

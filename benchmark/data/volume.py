@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from isal import igzip
+from isal.isal_zlib import error as IsalError
 
 from benchmark.core.config import DEFAULT_MAX_VOXELS  # 2^28 voxels (1 GiB as float32), far above any head scan
 from benchmark.core.errors import BenchmarkError
@@ -95,17 +97,28 @@ def clear_voxel_memo() -> None:
 def read_data(img: nib.spatialimages.SpatialImage, path: str | os.PathLike | None = None) -> np.ndarray:
     """The checked 3D voxel array of ``img`` (from :func:`read_header`) as stored (a 4D file's one volume).
 
+    A gzipped file is decompressed by ISA-L (``isal.igzip``: the same bytes as zlib gives, in half the
+    time; 15 instead of 32 ms a 2 mm head) and read by nibabel from memory (:func:`_decompressed`).
     A truncated or corrupt file, NaN or Inf, or all zeros raises BenchmarkError naming ``path``.
     """
     try:
-        data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        data = np.asanyarray(_decompressed(img).dataobj)
+    except (OSError, EOFError, zlib.error, IsalError, ValueError) as exc:
         raise BenchmarkError(f"cannot read the voxel data, the file is truncated or corrupt ({_short(exc)})",
                              path) from None
     if data.ndim == 4:
         data = data[..., 0]
     check_data(data, path)
     return data
+
+
+def _decompressed(img: nib.spatialimages.SpatialImage) -> nib.spatialimages.SpatialImage:
+    """``img`` read again from its file's decompressed bytes when the file is gzipped, else ``img``: nibabel's
+    own image class, header and scaling, only the decompression is ISA-L's."""
+    filename = img.get_filename()
+    if filename is None or not str(filename).endswith(".gz"):
+        return img
+    return type(img).from_bytes(igzip.decompress(Path(filename).read_bytes()))
 
 
 def check_data(data: np.ndarray, path: str | os.PathLike | None = None) -> None:

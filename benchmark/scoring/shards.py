@@ -96,10 +96,11 @@ def shard_items(items: list[WorkItem], index: int, n: int) -> list[WorkItem]:
     the attacks that see a volume the same way share its renders (:mod:`benchmark.attacks.base`) instead of
     each shard rendering it again, and an anonymised volume with its original's bytes (the ``none``
     baseline) finds the original's embeddings in the cache instead of another process computing them at
-    the same time."""
-    groups: dict[tuple[str, bool], list[WorkItem]] = {}
+    the same time; so does an attack's ``fill`` item after its plain one, whose embedding it takes when the
+    fill leaves the volume as it is (:meth:`benchmark.attacks.base.Attack.embed_volume_file`)."""
+    groups: dict[str, list[WorkItem]] = {}
     for item in items:
-        groups.setdefault((item.sample_id, item.fill), []).append(item)
+        groups.setdefault(item.sample_id, []).append(item)
     return [item for group in shard_of(list(groups.values()), index, n) for item in group]
 
 

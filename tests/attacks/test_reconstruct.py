@@ -82,3 +82,31 @@ def test_fill_restores_the_cut_face_of_a_person(person, name):
     face = register_template(person).facemask_on_subject.get_fdata() > 0.5
     # most of the removed face is tissue again (pydeface's template ends at the lips: no chin to paint)
     assert np.mean(xf[removed & face] > level) > 0.6
+
+
+@pytest.mark.parametrize("name", ["none", "facemask"])
+def test_a_fill_attack_renders_a_volume_the_fill_leaves_as_it_is_once(person, name, tmp_path, monkeypatch):
+    """A lazy-informed (fill) attack takes the plain attack's embedding, through its cache, exactly when the
+    fill leaves the volume as it is; a volume with its face cut away is filled and embedded on its own."""
+    from benchmark.attacks import get_attack
+    from benchmark.attacks.base import Attack, clear_process_memos
+    from benchmark.data.volume import load_volume, save_volume
+
+    vol = person if name == "none" else get_baseline(name).anonymize(person)
+    path = save_volume(vol, tmp_path / "v.nii.gz")
+    img = load_volume(path)
+    assert (FaceFill()(img) is img) == (name == "none")  # the fill leaves the intact face as it is
+    clear_process_memos()
+    rendered = []
+    real = Attack._render_views
+    monkeypatch.setattr(Attack, "_render_views", lambda self, img: rendered.append(self.fill) or real(self, img))
+    cache = str(tmp_path / "cache")
+    filled = get_attack("arcface", fill=True, cache_root=cache).embed_volume_file(path)
+    plain_attack = get_attack("arcface", cache_root=cache)
+    plain = plain_attack.embed_volume_file(path)
+    if name == "none":
+        assert rendered == [False] and plain_attack.cache.hits == 1  # rendered once, by the plain attack
+        assert np.array_equal(filled.vector, plain.vector)
+    else:
+        assert rendered == [True, False] and plain_attack.cache.hits == 0
+        assert not np.array_equal(filled.vector, plain.vector)

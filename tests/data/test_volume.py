@@ -60,6 +60,37 @@ def test_truncated_gzip(tmp_path):
     _check_refused(p, "truncated or corrupt")
 
 
+def test_corrupt_gzip(tmp_path):
+    """A deflate stream whose header reads but whose voxels meet an invalid block: ISA-L's error, named as
+    zlib's would be."""
+    import zlib
+
+    import nibabel as nib
+
+    nii = nib.Nifti1Image(ball_volume((40, 40, 40)).astype(np.int16), np.eye(4)).to_bytes()
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
+    body = deflate.compress(nii[: len(nii) // 2]) + deflate.flush(zlib.Z_FULL_FLUSH) + b"\x07"  # block type 11
+    p = tmp_path / "c.nii.gz"
+    p.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + body)  # gzip header, no name, mtime 0
+    _check_refused(p, "truncated or corrupt")
+
+
+def test_gzipped_volumes_read_as_nibabel_reads_them(tmp_path):
+    """The ISA-L decompression gives nibabel's voxels, scaling applied (int16 with a slope and intercept)."""
+    import nibabel as nib
+
+    from benchmark.data.volume import read_data, read_header
+
+    rng = np.random.default_rng(1)
+    img = nib.Nifti1Image((rng.random((30, 31, 32)) * 1000).astype(np.int16), np.diag([1.2, 1.0, 0.9, 1.0]))
+    img.header.set_slope_inter(0.37, -12.5)
+    p = tmp_path / "s.nii.gz"
+    nib.save(img, p)
+    expected = np.asanyarray(nib.load(p).dataobj)
+    got = read_data(read_header(p), p)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("shape", [(20, 20), (10, 10, 10, 3)])
 def test_wrong_dimensionality(tmp_path, shape):
     p = write_nifti(tmp_path / "d.nii.gz", np.ones(shape, np.int16))
