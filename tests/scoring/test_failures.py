@@ -38,7 +38,7 @@ def test_a_programming_error_in_an_attack_fails_the_run(scored, tmp_path, monkey
     def broken(self, img):
         raise TypeError("unsupported operand type(s)")  # a bug, not a bad volume
 
-    monkeypatch.setattr(Attack, "_render", broken)
+    monkeypatch.setattr(Attack, "_render_views", broken)
     cfg, prepared, submission = scored
     with pytest.raises(TypeError, match="unsupported operand"):
         score_submission(cfg, prepared, submission, tmp_path / "out")
@@ -48,7 +48,7 @@ def test_expected_failures_are_listed_per_attacker_and_counted(scored, tmp_path,
     def unrenderable(self, img):
         raise BenchmarkError("no head surface found in this volume")
 
-    monkeypatch.setattr(Attack, "_render", unrenderable)
+    monkeypatch.setattr(Attack, "_render_views", unrenderable)
     cfg, prepared, submission = scored
     results = score_submission(cfg, prepared, submission, tmp_path / "out").to_json()
     failures = results["failures"]
@@ -70,7 +70,7 @@ def test_copies_declared_by_the_submission_are_failures(scored, tmp_path, monkey
     vid = prepared.ids()[0]
     info["copied"] = {vid: "cannot place the template's face region: not a head"}
     (submission / "submission.yaml").write_text(yaml.safe_dump(info))
-    monkeypatch.setattr(Attack, "_render", lambda self, img: (_ for _ in ()).throw(BenchmarkError("skip")))
+    monkeypatch.setattr(Attack, "_render_views", lambda self, img: (_ for _ in ()).throw(BenchmarkError("skip")))
     results = score_submission(cfg, prepared, submission, tmp_path / "out").to_json()
     copied = [f for f in results["failures"] if f["sample"] == "copied"]
     assert [f["id"] for f in copied] == [vid] and "not a head" in copied[0]["error"]
