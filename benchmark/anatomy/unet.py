@@ -61,8 +61,8 @@ class _Conv:
     @classmethod
     def of(cls, module: torch.jit.ScriptModule) -> "_Conv":
         args = [_value(v) for v in list(_graph_node(module, "aten::_convolution").inputs())[3:9]]
-        bias = module.bias if "bias" in dict(module.named_parameters()) else None
-        return cls(module.weight.detach(), None if bias is None else bias.detach(), *args)
+        params = {name: p.detach() for name, p in module.named_parameters()}
+        return cls(params["weight"], params.get("bias"), *args)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not self._native(x):
