@@ -1,4 +1,5 @@
-"""Rigid point-cloud alignment: Kabsch's fit, trimmed ICP, and a grid lookup of nearest points."""
+"""Rigid point-cloud alignment: Kabsch's fit, trimmed ICP, a grid lookup of nearest points, and exact nearest
+points of a moving set that ask a k-d tree only when they must."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def trimmed_icp(points: np.ndarray, tree, keep: float, iterations: int,
     """Rigid (R, t) aligning ``points`` to the target's points by trimmed ICP (Chetverikov et al., ICPR 2002:
     the worst ``1 - keep`` of the pairs are ignored each iteration); returns (R, t, RMS of kept pairs).
     ``tree``: anything with ``data`` (the target points) and ``query(x) -> (distance, index)``, such as a
-    :class:`scipy.spatial.cKDTree` or a :class:`NearestGrid`. Stops when the RMS falls by less than ``tol``."""
+    :class:`scipy.spatial.cKDTree`, a :class:`TrackedNearest` (the same answers, fewer tree queries) or a
+    :class:`NearestGrid`. Stops when the RMS falls by less than ``tol``."""
     r, t = np.eye(3), np.zeros(3)
     target = tree.data
     rms = np.inf
@@ -66,3 +68,47 @@ class NearestGrid:
         """(distance, index) of the cloud point found for each row of ``x`` (N, 3)."""
         idx = self.index[tuple(self._cells(x, self.index.shape).T)]
         return np.linalg.norm(x - self.data[idx], axis=1), idx
+
+
+class TrackedNearest:
+    """Exact nearest points of one moving point set (an ICP's, row ``i`` always the same point) in a fixed cloud,
+    asking the k-d tree ``tree`` only for the rows whose nearest point may have changed.
+
+    When row ``i`` is asked at position a, its ``k`` nearest cloud points are kept as candidates, with D, the
+    distance from a to the (k+1)-th nearest. At a later position x, drift ``δ = |x - a|``, every cloud point
+    but the candidates lies at least ``D - δ`` from x (triangle inequality); so when the nearest candidate is
+    closer than that (by a margin far above rounding), it is x's nearest cloud point and its distance the one
+    the tree would return (the same formula, ``sqrt(dx^2 + dy^2 + dz^2)``); otherwise row ``i`` is asked
+    again. An ICP's points move less and less, so after its first iterations most rows are not asked.
+    Ties between equally near cloud points (measure zero for measured surfaces) may resolve to either.
+    One instance per moving set: the rows must keep their order from call to call."""
+
+    MARGIN = 1e-9  # mm: far above the rounding of distances of a few hundred mm (~1e-13), far below any gap
+
+    def __init__(self, tree, k: int = 3) -> None:
+        self.tree, self.data = tree, tree.data
+        self.k = max(1, min(int(k), len(self.data)))  # all the cloud's points: D = inf, never asked again
+        self.anchor = self.candidates = self.bound = None
+
+    def _ask(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        dist, idx = self.tree.query(x, k=self.k + 1)
+        return dist[:, 0], idx[:, 0], idx[:, : self.k], dist[:, self.k]
+
+    def query(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(distance, index) of the nearest cloud point of each row of ``x`` (N, 3), as ``tree.query(x)``."""
+        x = np.asarray(x, np.float64)
+        if self.anchor is None or len(x) != len(self.anchor):
+            dist, idx, self.candidates, self.bound = self._ask(x)
+            self.anchor = x.copy()
+            return dist, idx
+        diff = x[:, None, :] - self.data[self.candidates]
+        cand = np.sqrt((diff * diff).sum(2))
+        best = cand.argmin(1)
+        rows = np.arange(len(x))
+        dist, idx = cand[rows, best], self.candidates[rows, best]
+        drift = np.sqrt(((x - self.anchor) ** 2).sum(1))
+        ask = ~(dist < self.bound - drift - self.MARGIN)
+        if ask.any():
+            d, i, self.candidates[ask], self.bound[ask] = self._ask(x[ask])
+            dist[ask], idx[ask], self.anchor[ask] = d, i, x[ask]
+        return dist, idx

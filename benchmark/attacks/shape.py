@@ -12,7 +12,8 @@ breadth and length, forehead, ears, back of the head, and whatever the defacer l
    the neck do not pull the fit), coarse to fine, aligns the surface to the reference head's (pydeface's
    template, :func:`benchmark.anatomy.template.template_image`) in the template's own pose frame; nearest
    reference points come from a precomputed grid (:class:`benchmark.attacks._icp.NearestGrid`), then, for a
-   last polish on fewer points, from a k-d tree (exact). It
+   last polish on fewer points, from a k-d tree (exact; :class:`benchmark.attacks._icp.TrackedNearest` asks it
+   only for the points whose nearest may have changed, as in the comparison). It
    starts from the estimated head pose (:func:`benchmark.render.estimate_pose_prepared`) and from the
    scanner's RAS axes about the same centre, and keeps the start with the lower residual (a pose
    estimate fooled by a cut face does not decide the frame). The fit is rigid: head size is identity.
@@ -41,7 +42,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from benchmark.anatomy.template import template_image
-from benchmark.attacks._icp import NearestGrid, trimmed_icp
+from benchmark.attacks._icp import NearestGrid, TrackedNearest, trimmed_icp
 from benchmark.attacks.base import Embedding
 from benchmark.attacks.volumetric import VolumetricAttack, view_rotation
 from benchmark.core.errors import BenchmarkError
@@ -163,7 +164,7 @@ class ShapeAttack(VolumetricAttack):
         dr, dt, _ = trimmed_icp(fine, grid, self.keep, self.iterations)
         r, t = dr @ r, dr @ t + dt
         polish = points[:: max(1, len(points) // self.polish_points)] @ r.T + t
-        dr, dt, rms = trimmed_icp(polish, tree, self.keep, self.iterations, tol=0.01)  # as in compare
+        dr, dt, rms = trimmed_icp(polish, TrackedNearest(tree), self.keep, self.iterations, tol=0.01)  # as in compare
         r, t = dr @ r, dr @ t + dt
         return points @ r.T + t, rms
 
@@ -192,7 +193,7 @@ class ShapeAttack(VolumetricAttack):
             tree = self._trees[key] = cKDTree(np.asarray(u, np.float64).reshape(-1, 3))
         trial = np.asarray(v, np.float64).reshape(-1, 3)
         trial = trial[:: max(1, len(trial) // self.match_points)]
-        _, _, rms = trimmed_icp(trial, tree, self.match_keep, self.match_iterations, tol=0.01)
+        _, _, rms = trimmed_icp(trial, TrackedNearest(tree), self.match_keep, self.match_iterations, tol=0.01)
         return _SCORES.keep(pair, -rms)
 
 

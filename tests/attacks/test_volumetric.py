@@ -10,7 +10,7 @@ import pytest
 
 from benchmark.attacks import get_attack
 from benchmark.attacks.base import Embedding
-from benchmark.attacks._icp import NearestGrid, kabsch, trimmed_icp
+from benchmark.attacks._icp import NearestGrid, TrackedNearest, kabsch, trimmed_icp
 from benchmark.attacks.volumetric import view_rotation
 from benchmark.core.errors import BenchmarkError
 from benchmark.scoring.score import _serves, privacy_summary
@@ -72,6 +72,63 @@ def test_nearest_grid_finds_the_nearest_point_within_a_cell():
     rp, tp, rms = trimmed_icp(moved @ ri.T + ti, cKDTree(ellipsoid), keep=0.9, iterations=300, tol=1e-9)
     assert rms < 0.01  # ... from where exact nearest points finish the fit
     assert np.allclose((moved @ ri.T + ti) @ rp.T + tp, ellipsoid[::4], atol=0.05)
+
+
+def _surface(rng, n: int, noise: float) -> np.ndarray:
+    """``n`` points near an ellipsoid's surface (a head's size, in mm)."""
+    d = rng.normal(size=(n, 3))
+    return 80.0 * d / np.linalg.norm(d, axis=1, keepdims=True) * [0.75, 1.0, 0.85] + rng.normal(0.0, noise, (n, 3))
+
+
+def test_tracked_nearest_answers_as_the_tree_does_however_the_points_move():
+    """Steps from 5 cm down to a micron, random and ICP-like, with points jumping past their candidates:
+    every answer equals the k-d tree's, bit for bit, and most rows of the small steps are not asked."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(2)
+    cloud = _surface(rng, 3000, 1.0)
+    tree = cKDTree(cloud)
+    asked = []
+
+    class Counting:  # the tree, counting the rows asked
+        data = tree.data
+
+        def query(self, x, k=1):
+            asked.append(len(x))
+            return tree.query(x, k=k)
+
+    tracked = TrackedNearest(Counting())
+    x = _surface(rng, 1000, 6.0)
+    for step in [50.0, 20.0, 5.0, 5.0, 1.0, 1.0, 0.3, 0.1, 0.1, 0.01, 1e-3, 1e-6, 30.0, 0.0]:
+        x = x + rng.normal(0.0, step, x.shape)
+        x[::97] = cloud[rng.choice(len(cloud), len(x[::97]))]  # some rows land on cloud points
+        dist, idx = tracked.query(x)
+        want_dist, want_idx = tree.query(x)
+        assert np.array_equal(dist, want_dist) and np.array_equal(idx, want_idx), step
+    assert asked[0] == len(x) and min(asked[1:]) < len(x) // 4  # small steps ask few rows
+    for n in (1, 2, 4):  # a cloud of k points or fewer: every point a candidate, asked once
+        small = cKDTree(cloud[:n])
+        tracked = TrackedNearest(small)
+        for step in (0.0, 10.0, 100.0):
+            y = x[:50] + step
+            assert all(np.array_equal(a, b) for a, b in zip(tracked.query(y), small.query(y)))
+
+
+def test_trimmed_icp_on_tracked_nearest_points_is_the_trees_fit():
+    """trimmed_icp gives the same (R, t, RMS), bit for bit, whether the k-d tree answers every query or
+    :class:`TrackedNearest` does (shape's pairwise comparison and reference polish)."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(3)
+    for trial in range(12):
+        target = _surface(rng, 3000, 1.0)
+        other = _surface(rng, 3000, 1.0) * rng.uniform(0.9, 1.1, 3)  # another head
+        moved = (other[::3] - rng.normal(0.0, 5.0, 3)) @ view_rotation(
+            {"azimuth": rng.uniform(-15, 15), "elevation": rng.uniform(-10, 10)})
+        tree = cKDTree(target)
+        want = trimmed_icp(moved, tree, 0.7, 20, tol=0.01)
+        got = trimmed_icp(moved, TrackedNearest(tree), 0.7, 20, tol=0.01)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]) and got[2] == want[2], trial
 
 
 @pytest.mark.parametrize("name", ["shape", "anatomy"])

@@ -141,6 +141,10 @@ def test_save_is_deterministic_and_atomic(tmp_path):
     b = save_volume(img, tmp_path / "b.nii.gz").read_bytes()
     assert a == b
     assert not list(tmp_path.glob(".*tmp*"))
+    assert a[4:8] == bytes(4)  # gzip's mtime field: 0
+    plain = save_volume(img, tmp_path / "a.nii").read_bytes()
+    assert gzip.decompress(a) == plain  # a standard gzip stream of the plain file's bytes
+    assert np.array_equal(np.asanyarray(nib.load(tmp_path / "a.nii.gz").dataobj), img.get_fdata())  # nibabel alone
     back = load_volume(tmp_path / "a.nii.gz", canonical=False)
     assert same_grid(back, img)
     assert np.array_equal(back.get_fdata(), img.get_fdata())
