@@ -94,6 +94,33 @@ def pav_blocks(t: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.add.reduceat(t, starts), np.add.reduceat(n, starts)
 
 
+def pav_rows(t: np.ndarray, n: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pav_blocks`` of many rows of integer counts at once: row i is ``t[starts[i]:starts[i + 1]]``
+    (and ``n``), groups with t + n = 0 are dropped first. Returns every row's blocks, row after row,
+    and where each row's blocks start (``starts``-like). Counts are integers, so every merge and
+    block total is exact; the PAV itself is ``pav_blocks``'s, one row at a time."""
+    from scipy.optimize import isotonic_regression  # here: scipy.optimize is slow to import
+
+    if starts.size < 2:
+        return np.zeros(0), np.zeros(0), np.zeros(1, np.int64)
+    rows = np.repeat(np.arange(starts.size - 1), np.diff(starts))
+    keep = (t + n) > 0
+    t, n, rows = t[keep], n[keep], rows[keep]
+    kind = np.where(n == 0, 1, np.where(t == 0, 0, 2)).astype(np.int8)  # as pure_run_ids, within each row
+    new = np.ones(kind.size, dtype=bool)
+    new[1:] = (kind[1:] != kind[:-1]) | (kind[1:] == 2) | (rows[1:] != rows[:-1])
+    first = np.flatnonzero(new)
+    t, n, rows = np.add.reduceat(t, first), np.add.reduceat(n, first), rows[first]
+    w = t + n
+    x = t / w
+    bounds = np.searchsorted(rows, np.arange(starts.size))
+    heads = [np.asarray(isotonic_regression(x[a:b], weights=w[a:b], increasing=True).blocks[:-1]) + a
+             for a, b in zip(bounds[:-1], bounds[1:])]
+    sizes = np.array([h.size for h in heads])
+    heads = np.concatenate(heads)
+    return np.add.reduceat(t, heads), np.add.reduceat(n, heads), np.r_[0, np.cumsum(sizes)]
+
+
 def rocch(tb: np.ndarray, nb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ROCCH vertices ``(pmiss, pfa)`` from PAV blocks: from (0, 1) to (1, 0), as in BOSARIS."""
     pmiss = np.concatenate([[0.0], np.cumsum(tb)]) / tb.sum()

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.metrics._groups import pav_blocks
+from benchmark.metrics._groups import pav_rows
 from benchmark.metrics._kde import rows_dsys
 from benchmark.metrics._ranks import hit, ranked
-from benchmark.metrics.cllr import min_cllr_from_blocks
-from benchmark.metrics.eer import eer_from_blocks
+from benchmark.metrics.cllr import min_cllr_rows
+from benchmark.metrics.eer import eer_rows
 from benchmark.metrics.score_matrix import ScoreMatrix
 
 LOW_IS_IDENTIFYING = {"eer": True, "min_cllr": True, "auc": False, "linkability": False, "rank1": False, "rank5": False}
@@ -117,14 +117,8 @@ class Prepared:
         tt, nn = np.zeros(seq_start[-1]), np.zeros(seq_start[-1])
         nn[pos], tt[pos + 1], nn[pos + 1] = gap, count, own
         nn[seq_start[1:] - 1] = tail
-        eer, mc = np.empty(b), np.empty(b)
-        for r in range(b):
-            sl = slice(seq_start[r], seq_start[r + 1])
-            ti, ni = tt[sl], nn[sl]
-            keep = (ti + ni) > 0
-            tb, nb = pav_blocks(ti[keep], ni[keep])
-            eer[r], mc[r] = eer_from_blocks(tb, nb), min_cllr_from_blocks(tb, nb)
-        return eer, mc
+        tb, nb, starts = pav_rows(tt, nn, seq_start)
+        return eer_rows(tb, nb, starts), min_cllr_rows(tb, nb, starts)
 
     def _rank(self, perms: np.ndarray, k: int) -> np.ndarray:
         rows = self.row_of_code[perms[:, self.trial_code]]  # (B, n_trial) identity row or -1

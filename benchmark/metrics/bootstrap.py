@@ -21,12 +21,16 @@ ch. 13); the person-level scheme is the "subsets bootstrap" of Bolle, Ratha and 
 ``unit="trial"`` resamples trials independently instead (for comparison only).
 
 The metrics of this package (``eer``, ``min_cllr``, ``auc``, ``cllr``, ``linkability``, or their
-names) are recomputed from integer weights on scores sorted once; any other callable
-``metric(mated, nonmated) -> float`` is called on the scores repeated by their weights.
+names; ``smooth_linkability``; ``functools.partial(linkability, n_bins=..., omega=...)``) are
+recomputed from integer weights on scores sorted once, a batch of resamples at a time
+(``_resampled``: the same floats as on the repeated scores); any other callable
+``metric(mated, nonmated) -> float`` is called on the scores repeated by their weights. Resamples
+are drawn a batch at a time from the same random stream, so they are those drawn one at a time.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,13 +39,15 @@ import numpy as np
 from benchmark.core.errors import BenchmarkError
 
 from benchmark.metrics._checks import as_labels, as_scores, same_length
-from benchmark.metrics._groups import Groups, group_scores, pure_run_ids
-from benchmark.metrics.auc import auc, auc_from_groups
-from benchmark.metrics.cllr import cllr, min_cllr, min_cllr_from_groups
-from benchmark.metrics.eer import eer, eer_from_groups
-from benchmark.metrics.linkability import binned_linkability, linkability
+from benchmark.metrics._resampled import Runs, auc_rows, cllr_rows, pav_rows_metric, smooth_dsys_rows
+from benchmark.metrics.auc import auc
+from benchmark.metrics.cllr import cllr, min_cllr
+from benchmark.metrics.eer import eer
+from benchmark.metrics.linkability import binned_dsys_rows, linkability
+from benchmark.metrics.smooth_linkability import smooth_linkability
 
 _MAX_REDRAWS = 1000
+_BATCH = 128  # resamples computed together
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,8 @@ def bootstrap_ci(
         raise BenchmarkError("the trials hold a single class: a bootstrap interval needs mated and non-mated trials")
     srt = _Sorted.of(trials)
     stat = _statistic(metric, srt)
-    draw = _drawer(srt, unit, np.random.default_rng(seed), int(getattr(metric, "min_mated", 1)))
-    values = np.empty(int(n))
-    for i in range(int(n)):
-        values[i] = stat(*draw())
+    draws = _resamples(srt, unit, np.random.default_rng(seed), int(getattr(metric, "min_mated", 1)), int(n))
+    values = np.concatenate([stat(wm, wn) for wm, wn in draws])
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
 
@@ -146,40 +150,58 @@ def person_multiplicities(rng: np.random.Generator, n_persons: int) -> np.ndarra
     return np.bincount(rng.integers(0, n_persons, n_persons), minlength=n_persons).astype(np.float64)
 
 
-def _drawer(srt: _Sorted, unit: str, rng: np.random.Generator, min_mated: int = 1):
-    """A function returning integer weights (w_mated, w_nonmated) of one valid resample (at least
-    ``min_mated`` mated and one non-mated trial, counted with their weights)."""
+def multiplicity_rows(rng: np.random.Generator, size: int, n_rows: int) -> np.ndarray:
+    """``n_rows`` calls of ``person_multiplicities(rng, size)`` at once, one per row: the same numbers, since
+    bounded integers take their 32-bit draws from the generator's own stream whatever the call's size."""
+    draws = rng.integers(0, size, (n_rows, size)) + size * np.arange(n_rows)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_rows * size).reshape(n_rows, size).astype(np.float64)
+
+
+def _raw_weights(srt: _Sorted, unit: str, rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer weights (w_mated, w_nonmated) of the next ``k`` resamples, valid or not, one per row."""
     if unit == "trial":
-        k, size = srt.sm.size, srt.sm.size + srt.sn.size
+        w = multiplicity_rows(rng, srt.sm.size + srt.sn.size, k)
+        return w[:, :srt.sm.size], w[:, srt.sm.size:]
+    m = multiplicity_rows(rng, srt.n_persons, k)
+    return m[:, srt.pm], m[:, srt.en] * m[:, srt.tn]
 
-        def raw():
-            w = np.bincount(rng.integers(0, size, size), minlength=size).astype(np.float64)
-            return w[:k], w[k:]
 
-    else:
-        p, pm, en, tn = srt.n_persons, srt.pm, srt.en, srt.tn
+def _resamples(srt: _Sorted, unit: str, rng: np.random.Generator, min_mated: int, n: int, batch: int = _BATCH):
+    """Yield the weights of ``n`` valid resamples (at least ``min_mated`` mated and one non-mated trial,
+    counted with their weights), a batch of rows at a time: raw resamples are drawn in order and an
+    invalid one is redrawn, so the valid ones are those a draw-and-redraw loop returns, in its order.
+    ``_MAX_REDRAWS`` invalid resamples in a row raise (after the valid ones before them are yielded)."""
+    invalid_run = 0
+    while n > 0:
+        wm, wn = _raw_weights(srt, unit, rng, min(batch, n + n // 4 + 8))
+        ok = (wm.sum(axis=1) >= min_mated) & wn.any(axis=1)
+        take, invalid_run, failed = _accept(ok, invalid_run, n)
+        if take.size:
+            yield wm[take], wn[take]
+            n -= take.size
+        if failed:
+            raise BenchmarkError(
+                f"{_MAX_REDRAWS} resamples in a row lost the mated or the non-mated class; "
+                "the cohort is too small for a bootstrap interval"
+            )
 
-        def raw():
-            m = person_multiplicities(rng, p)
-            wn = np.take(m, en)
-            np.multiply(wn, np.take(m, tn), out=wn)
-            return np.take(m, pm), wn
 
-    def draw():
-        for _ in range(_MAX_REDRAWS):
-            wm, wn = raw()
-            if wm.sum() >= min_mated and wn.any():
-                return wm, wn
-        raise BenchmarkError(
-            f"{_MAX_REDRAWS} resamples in a row lost the mated or the non-mated class; "
-            "the cohort is too small for a bootstrap interval"
-        )
-
-    return draw
+def _accept(ok: np.ndarray, invalid_run: int, need: int) -> tuple[np.ndarray, int, bool]:
+    """Of raw resamples with validity ``ok``, after ``invalid_run`` invalid ones: the rows taken (at most
+    ``need``, in order), the invalid run at the end, and whether a run reached ``_MAX_REDRAWS`` first."""
+    pos = np.flatnonzero(ok)[:need]
+    before = np.diff(np.r_[-1 - invalid_run, pos]) - 1  # invalid resamples right before each valid one
+    over = np.flatnonzero(before >= _MAX_REDRAWS)
+    if over.size:
+        return pos[:over[0]], 0, True
+    if pos.size == need:
+        return pos, 0, False
+    run = ok.size - 1 - pos[-1] if pos.size else invalid_run + ok.size
+    return pos, int(run), run >= _MAX_REDRAWS
 
 
 def _statistic(metric, srt: _Sorted):
-    """A function (w_mated, w_nonmated) -> metric value, fast for this package's metrics."""
+    """A function (w_mated, w_nonmated) -> metric value of each row (resample); fast for this package's metrics."""
     names = {"eer": eer, "min_cllr": min_cllr, "auc": auc, "cllr": cllr, "linkability": linkability}
     if isinstance(metric, str):
         if metric not in names:
@@ -188,46 +210,36 @@ def _statistic(metric, srt: _Sorted):
     if not callable(metric):
         raise BenchmarkError(f"metric must be a callable or a metric name, got {metric!r}")
     sm, sn = srt.sm, srt.sn
+    finite = bool(np.isfinite(sm).all() and np.isfinite(sn).all())
     if metric is cllr:
         cm, cn = np.logaddexp(0.0, -sm), np.logaddexp(0.0, sn)
-        return lambda wm, wn: float((np.sum(wm * cm) / wm.sum() + np.sum(wn * cn) / wn.sum()) / (2 * np.log(2.0)))
-    if metric in (eer, min_cllr, auc, linkability):
-        if metric is linkability:
-            as_scores(np.r_[sm, sn], "Trials.scores", finite=True)
-        return _grouped_statistic(metric, sm, sn)
+        return lambda wm, wn: cllr_rows(cm, cn, wm, wn)
+    if metric is linkability:
+        as_scores(np.r_[sm, sn], "Trials.scores", finite=True)
+        return lambda wm, wn: binned_dsys_rows(sm, wm, sn, wn)
+    if metric in (eer, min_cllr):
+        runs = Runs.of(sm, sn)
+        name = "eer" if metric is eer else "min_cllr"
+        return lambda wm, wn: pav_rows_metric(runs, wm, wn, name)
+    if metric is auc:
+        runs = Runs.of(sm, sn)
+        return lambda wm, wn: auc_rows(runs, wm, wn)
+    if metric is smooth_linkability and finite:
+        return lambda wm, wn: smooth_dsys_rows(sm, sn, wm, wn, 1.0)
+    binned = _binned_keywords(metric)
+    if binned is not None and finite:
+        return lambda wm, wn: binned_dsys_rows(sm, wm, sn, wn, **binned)
 
     def generic(wm, wn):
-        return float(metric(np.repeat(sm, wm.astype(np.int64)), np.repeat(sn, wn.astype(np.int64))))
+        return np.array([float(metric(np.repeat(sm, m.astype(np.int64)), np.repeat(sn, w.astype(np.int64))))
+                         for m, w in zip(wm, wn)])
 
     return generic
 
 
-def _grouped_statistic(metric, sm: np.ndarray, sn: np.ndarray):
-    """Per resample only sum the weights over PAV-exact runs (or accumulate them, for linkability).
-
-    ``sm`` and ``sn`` are each sorted by score (``_Sorted``), so every run is a contiguous slice."""
-    if metric is linkability:
-        return lambda wm, wn: binned_linkability(sm, np.cumsum(wm), sn, np.cumsum(wn)).dsys
-    g = group_scores(sm, sn)
-    # runs of groups holding only one class: exact for PAV-based metrics and for AUC (see _groups)
-    run_of_group = pure_run_ids(g.t, g.n)
-    R = int(run_of_group[-1]) + 1
-    run_m, start_m = _slices(run_of_group[np.searchsorted(g.values, sm)])
-    run_n, start_n = _slices(run_of_group[np.searchsorted(g.values, sn)])
-    from_groups = {eer: eer_from_groups, min_cllr: min_cllr_from_groups, auc: auc_from_groups}[metric]
-    idx = np.arange(R, dtype=np.float64)
-
-    def runs(wm, wn):
-        t, n = np.zeros(R), np.zeros(R)
-        t[run_m] = np.add.reduceat(wm, start_m)
-        n[run_n] = np.add.reduceat(wn, start_n)
-        keep = (t + n) > 0
-        return from_groups(Groups(idx[keep], t[keep], n[keep]))
-
-    return runs
-
-
-def _slices(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For non-decreasing ``ids``: the distinct ids and where each one's slice starts."""
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    return ids[starts], starts
+def _binned_keywords(metric) -> dict | None:
+    """The keywords of ``functools.partial(linkability, omega=..., n_bins=...)``, else None."""
+    if isinstance(metric, functools.partial) and metric.func is linkability and not metric.args:
+        if set(metric.keywords) <= {"omega", "n_bins"}:
+            return dict(metric.keywords)
+    return None

@@ -54,3 +54,23 @@ def min_cllr_from_blocks(tb: np.ndarray, nb: np.ndarray) -> float:
         ta = np.where(a > 0, a * np.log(s / a), 0.0)
         tc = np.where(c > 0, c * np.log(s / c), 0.0)
     return float(min(max((ta.sum() + tc.sum()) / (2.0 * _LN2), 0.0), 1.0))
+
+
+def min_cllr_rows(tb: np.ndarray, nb: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``min_cllr_from_blocks`` of many rows of integer PAV blocks at once (row i: ``starts[i]:starts[i + 1]``),
+    bit for bit: the terms are the same elementwise expressions, and each row's terms are summed as one
+    row of a 2-D array of the rows with as many blocks (numpy's pairwise sum of that row)."""
+    sizes = np.diff(starts)
+    row = np.repeat(np.arange(sizes.size), sizes)
+    a = tb / np.add.reduceat(tb, starts[:-1])[row]  # integer totals: exact in any order
+    c = nb / np.add.reduceat(nb, starts[:-1])[row]
+    s = a + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ta = np.where(a > 0, a * np.log(s / a), 0.0)
+        tc = np.where(c > 0, c * np.log(s / c), 0.0)
+    out = np.empty(sizes.size)
+    for k in np.unique(sizes):
+        rows = np.flatnonzero(sizes == k)
+        at = starts[rows][:, None] + np.arange(k)
+        out[rows] = (ta[at].sum(axis=1) + tc[at].sum(axis=1)) / (2.0 * _LN2)
+    return np.where(1.0 < out, 1.0, np.where(0.0 > out, 0.0, out))  # min(max(v, 0.0), 1.0) as Python's

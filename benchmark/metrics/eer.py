@@ -45,6 +45,27 @@ def eer_from_blocks(tb: np.ndarray, nb: np.ndarray) -> float:
     return float(min(max(e.max(), 0.0), 0.5))
 
 
+def eer_rows(tb: np.ndarray, nb: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``eer_from_blocks`` of many rows of integer PAV blocks at once (row i: ``starts[i]:starts[i + 1]``,
+    as ``_groups.pav_rows`` returns them), bit for bit: every segment's e is the same expression of the
+    same exact counts, and a maximum does not depend on the order it is taken in."""
+    row = np.repeat(np.arange(starts.size - 1), np.diff(starts))
+    head = starts[:-1]
+    ct, cn = np.cumsum(tb), np.cumsum(nb)
+    after_t, after_n = ct - (ct - tb)[head][row], cn - (cn - nb)[head][row]  # running totals within each row
+    total_t, total_n = after_t[starts[1:] - 1], after_n[starts[1:] - 1]
+    y0, y1 = (after_t - tb) / total_t[row], after_t / total_t[row]  # pmiss before and after each block
+    x0 = (total_n[row] - (after_n - nb)) / total_n[row]  # pfa before and after
+    x1 = (total_n[row] - after_n) / total_n[row]
+    dx, dy = x1 - x0, y1 - y0
+    ok = (dx != 0) & (dy != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.where(ok, (y0 * x1 - x0 * y1) / (dx - dy), -np.inf)
+    top = np.maximum.reduceat(e, head)
+    clipped = np.where(0.5 < top, 0.5, np.where(0.0 > top, 0.0, top))  # min(max(top, 0.0), 0.5) as Python's
+    return np.where(np.logical_or.reduceat(ok, head), clipped, 0.0)
+
+
 def det_points(mated, nonmated) -> tuple[np.ndarray, np.ndarray]:
     """Empirical (Pfa, Pmiss) at every distinct threshold, for DET plots (not the convex hull).
 

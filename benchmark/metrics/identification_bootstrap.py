@@ -7,7 +7,7 @@ import numpy as np
 from benchmark.core.errors import BenchmarkError
 
 from benchmark.metrics._ranks import check_rank, hit, ranked
-from benchmark.metrics.bootstrap import person_multiplicities
+from benchmark.metrics.bootstrap import multiplicity_rows
 from benchmark.metrics.score_matrix import ScoreMatrix
 
 
@@ -35,7 +35,7 @@ def rank_k_ci(scores, enroll_ids, trial_ids, k: int, n: int = 1000, seed: int = 
     per_person = np.bincount(code, weights=h, minlength=persons.size)
     trials = np.bincount(code, minlength=persons.size).astype(np.float64)
     rng = np.random.default_rng(seed)
-    m = np.stack([person_multiplicities(rng, persons.size) for _ in range(int(n))])
+    m = multiplicity_rows(rng, persons.size, int(n))  # n draws of person_multiplicities
     values = (m @ per_person) / (m @ trials)
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)

@@ -74,19 +74,8 @@ def binned_linkability(
     Zero weights are allowed (the bootstrap's undrawn trials): the score range is that of the
     scores with positive weight, and a bin's count is a difference of running totals.
     """
-    if not (np.isfinite(omega) and omega > 0):
-        raise BenchmarkError(f"omega (the prior ratio P(mated)/P(non-mated)) must be a positive number, got {omega!r}")
-    n_mated = float(cum_m[-1])
-    if n_bins is None:
-        n_bins = min(int(round(n_mated)) // 10, _MAX_BINS)
-        if n_bins < 1:
-            raise BenchmarkError(
-                f"linkability needs at least 10 mated scores for its binning (min(n_mated // 10, 100) bins), "
-                f"got {n_mated:g}; pass n_bins to override"
-            )
-    elif isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
-        raise BenchmarkError(f"n_bins must be a positive integer, got {n_bins!r}")
-    n_bins = int(n_bins)
+    _check_omega(omega)
+    n_bins = _bin_number(float(cum_m[-1]), n_bins)
     first = lambda x, c: x[np.searchsorted(c, 0.0, side="right")]  # noqa: E731  first positive weight
     last = lambda x, c: x[np.searchsorted(c, c[-1], side="left")]  # noqa: E731  last positive weight
     lo = float(min(first(xm, cum_m), first(xn, cum_n)))
@@ -108,6 +97,92 @@ def binned_linkability(
     d[(y2 == 0) & (y1 != 0)] = 1.0
     dsys = float(_trapezoid(d * y1, centres))
     return LinkabilityBins(edges, centres, y1, y2, d, dsys)
+
+
+def binned_dsys_rows(
+    xm: np.ndarray, wm: np.ndarray, xn: np.ndarray, wn: np.ndarray, omega: float = 1.0, n_bins: int | None = None
+) -> np.ndarray:
+    """Per row i: ``binned_linkability(xm, cumsum(wm[i]), xn, cumsum(wn[i]), omega, n_bins).dsys``, bit for bit,
+    for integer weights (each row with a positive weight in both classes).
+
+    The rows with the same number of bins are computed together: the same elementwise expressions,
+    exact integer bin counts, and each trapezoid summed as one row of a 2-D array (numpy's pairwise
+    sum of that row). Checks and errors are those of the first row that fails them.
+    """
+    _check_omega(omega)
+    cm, cn = np.cumsum(wm, axis=1), np.cumsum(wn, axis=1)
+    bins = np.array([_bin_number(float(total), n_bins) for total in cm[:, -1]])
+    out = np.empty(bins.size)
+    for b in np.unique(bins):
+        rows = np.flatnonzero(bins == b)
+        out[rows] = _binned_dsys(xm, cm[rows], xn, cn[rows], omega, int(b))
+    return out
+
+
+def _binned_dsys(xm, cm, xn, cn, omega: float, n_bins: int) -> np.ndarray:
+    """``binned_dsys_rows`` for rows with ``n_bins`` bins, from running totals ``cm``, ``cn``."""
+    first = lambda x, c: x[(c > 0).argmax(axis=1)]  # noqa: E731  first positive weight
+    last = lambda x, c: x[(c >= c[:, -1:]).argmax(axis=1)]  # noqa: E731  last positive weight
+    a, b = first(xm, cm), first(xn, cn)
+    lo = np.where(b < a, b, a)  # min(a, b) as Python's
+    a, b = last(xm, cm), last(xn, cn)
+    hi = np.where(b > a, b, a)
+    out = np.zeros(lo.size)
+    spread = lo != hi  # one score value for everything: nothing links
+    if n_bins < 2 or not spread.any():  # one bin: the trapezoid is 0
+        return out
+    lo, hi, cm, cn = lo[spread, None], hi[spread, None], cm[spread], cn[spread]
+    edges = _linspace(lo, hi, n_bins + 1)
+    centres = (edges[:, 1:] + edges[:, :-1]) / 2
+    widths = edges[:, 1:] - edges[:, :-1]
+    y1, y2 = _bin_counts_rows(xm, cm, edges), _bin_counts_rows(xn, cn, edges)
+    y1 = y1 / widths / y1.sum(axis=1, keepdims=True)
+    y2 = y2 / widths / y2.sum(axis=1, keepdims=True)
+    lr = np.divide(y1, y2, out=np.ones_like(y1), where=y2 != 0)
+    olr = omega * lr
+    d = 2.0 * (olr / (1.0 + olr)) - 1.0
+    d[olr <= 1] = 0.0
+    d[(y2 == 0) & (y1 != 0)] = 1.0
+    y = d * y1
+    out[spread] = ((centres[:, 1:] - centres[:, :-1]) * (y[:, 1:] + y[:, :-1]) / 2.0).sum(axis=1)
+    return out
+
+
+def _linspace(lo: np.ndarray, hi: np.ndarray, num: int) -> np.ndarray:
+    """``np.linspace(lo[i], hi[i], num)`` for each row of the columns ``lo``, ``hi`` (numpy's arithmetic, num >= 2)."""
+    i = np.arange(0, num, dtype=np.float64)
+    delta = hi - lo
+    step = delta / (num - 1)
+    y = np.where(step == 0, i / (num - 1) * delta, i * step) + lo  # step 0: numpy's path for denormal steps
+    y[:, -1] = hi[:, 0]
+    return y
+
+
+def _bin_counts_rows(x: np.ndarray, cum: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``_bin_counts`` of each row of ``cum`` with that row's ``edges``."""
+    pos = np.concatenate([np.searchsorted(x, edges[:, :-1], side="left"),
+                          np.searchsorted(x, edges[:, -1:], side="right")], axis=1)
+    at = np.where(pos > 0, np.take_along_axis(cum, np.maximum(pos - 1, 0), axis=1), 0.0)
+    return at[:, 1:] - at[:, :-1]
+
+
+def _check_omega(omega: float) -> None:
+    if not (np.isfinite(omega) and omega > 0):
+        raise BenchmarkError(f"omega (the prior ratio P(mated)/P(non-mated)) must be a positive number, got {omega!r}")
+
+
+def _bin_number(n_mated: float, n_bins: int | None) -> int:
+    """``n_bins``, or min(n_mated // 10, 100) when None; a BenchmarkError when that gives no bin."""
+    if n_bins is None:
+        n_bins = min(int(round(n_mated)) // 10, _MAX_BINS)
+        if n_bins < 1:
+            raise BenchmarkError(
+                f"linkability needs at least 10 mated scores for its binning (min(n_mated // 10, 100) bins), "
+                f"got {n_mated:g}; pass n_bins to override"
+            )
+    elif isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
+        raise BenchmarkError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return int(n_bins)
 
 
 def _bin_counts(x: np.ndarray, cum: np.ndarray, edges: np.ndarray) -> np.ndarray:

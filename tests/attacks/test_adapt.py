@@ -151,3 +151,31 @@ def test_onnx_graph_in_torch_equals_onnxruntime():
     assert np.abs(got - expected).max() <= 1e-4 * scale, np.abs(got - expected).max() / scale
     cos = np.sum(got * expected, 1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
     assert cos.min() > 0.99999
+
+
+def test_sgd_step_is_torch_sgd_step_for_step():
+    """:func:`benchmark.attacks.adapt.backend.sgd_step` moves parameters exactly as ``torch.optim.SGD`` with
+    momentum does (the head's training loop without torch.optim), and without momentum."""
+    import torch
+
+    from benchmark.attacks.adapt.backend import sgd_step
+
+    for momentum in (0.9, 0.0):
+        torch.manual_seed(0)
+        start = [torch.randn(6, 6), torch.randn(4, 6)]
+        data = torch.randn(20, 6)
+        mine = [torch.nn.Parameter(t.clone()) for t in start]
+        theirs = [torch.nn.Parameter(t.clone()) for t in start]
+        opt = torch.optim.SGD(theirs, lr=0.01, momentum=momentum)
+        buffers = [None, None]
+        for step in range(7):
+            x = data[step:step + 8]
+            loss = ((x @ mine[0].T) @ mine[1].T).tanh().sum() + (mine[0] ** 2).sum()
+            loss.backward()
+            sgd_step(mine, buffers, 0.01, momentum)
+            ref = ((x @ theirs[0].T) @ theirs[1].T).tanh().sum() + (theirs[0] ** 2).sum()
+            opt.zero_grad()
+            ref.backward()
+            opt.step()
+            assert all(torch.equal(a, b) for a, b in zip(mine, theirs)), (momentum, step)
+            assert all(p.grad is None for p in mine)

@@ -173,6 +173,27 @@ def train_head(items: Sequence[PoolItem], cfg: FinetuneConfig, normalise_raw: bo
         torch.set_num_threads(threads)
 
 
+def sgd_step(params: list, buffers: list, lr: float, momentum: float) -> None:
+    """One step of ``torch.optim.SGD(params, lr, momentum)`` (no dampening, weight decay or Nesterov), then
+    ``zero_grad()``: ``b <- momentum b + g`` (``b = g`` on the first step), ``p <- p - lr b``, op for op as
+    torch's single-tensor path on the CPU (the same numbers), without ``torch.optim``, whose first use
+    imports ``torch._dynamo`` (~3.5 s in every process that trains a head). ``buffers``: one per parameter,
+    None before the first step, updated in place."""
+    import torch
+
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            grad = p.grad
+            if momentum != 0:
+                if buffers[i] is None:
+                    buffers[i] = grad.detach().clone()
+                else:
+                    buffers[i].mul_(momentum).add_(grad, alpha=1)
+                grad = buffers[i]
+            p.add_(grad, alpha=-lr)
+            p.grad = None
+
+
 def _train_head(items, cfg, normalise_raw):
     import time
 
@@ -201,7 +222,7 @@ def _train_head(items, cfg, normalise_raw):
         o = out(z)
         centres = torch.stack([o[y_t == k].mean(0) for k in range(len(classes))])
     cls = torch.nn.Parameter(F.normalize(centres, dim=1).clone())
-    opt = torch.optim.SGD([w, cls], lr=cfg.lr, momentum=cfg.momentum)
+    params, buffers = [w, cls], [None, None]
     n = len(y_t)
     checkpoints = [(0, np.eye(d))]
     start = time.perf_counter()
@@ -213,9 +234,8 @@ def _train_head(items, cfg, normalise_raw):
             idx = order[b:b + cfg.batch_size]
             loss = arcface_loss(out(z[idx]), F.normalize(cls, dim=1), y_t[idx], cfg.margin, cfg.scale)
             loss = loss + cfg.l2sp * ((w - eye) ** 2).sum()
-            opt.zero_grad()
             loss.backward()
-            opt.step()
+            sgd_step(params, buffers, cfg.lr, cfg.momentum)
             total += float(loss.detach()) * len(idx)
         log["loss"].append(round(total / n, 6))
         log["epochs"] = epoch
