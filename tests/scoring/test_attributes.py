@@ -138,3 +138,42 @@ def test_row_span_coordinates_give_the_same_classifier(n_classes):
         reduced = make_pipeline(RowSpan(), LogisticRegression(C=0.01, tol=1e-10, max_iter=10000)).fit(x, y)
     assert np.allclose(full.decision_function(test), reduced.decision_function(test), atol=1e-5)
     assert np.array_equal(full.predict(test), reduced.predict(test))
+
+
+
+def test_balanced_accuracy_scorer_is_scikit_learns():
+    """The attribute models' CV scorer gives scikit-learn's balanced accuracy, bit for bit (two and more
+    classes, a predicted class absent from the truth, unbalanced classes), and the fitted models are
+    those that scikit-learn's own ``"balanced_accuracy"`` scorer selects."""
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score
+
+    from benchmark.scoring.attributes import _class_model, balanced_accuracy_scorer
+
+    class Fixed:  # an estimator that predicts given labels
+        def __init__(self, pred):
+            self.pred = pred
+
+        def predict(self, x):
+            return self.pred
+
+    rng = np.random.default_rng(4)
+    for trial in range(300):
+        k, n = int(rng.integers(2, 6)), int(rng.integers(3, 40))
+        y = np.array([f"c{i}" for i in rng.integers(0, k, n)])
+        pred = np.array([f"c{i}" for i in rng.integers(0, k + 1, n)])
+        if np.unique(y).size < 2:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+            want = balanced_accuracy_score(y, pred)
+        assert balanced_accuracy_scorer(Fixed(pred), None, y) == want, trial
+    x = rng.normal(size=(40, 12))
+    y = np.where(x[:, 0] + rng.normal(0, 1.0, 40) > 0, "F", "M")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's future changes, as where the models are fitted
+        ours = _class_model(0, 6).fit(x, y)[-1]
+        theirs = _class_model(0, 6).set_params(logisticregressioncv__scoring="balanced_accuracy").fit(x, y)[-1]
+    assert np.array_equal(ours.C_, theirs.C_) and np.array_equal(ours.coef_, theirs.coef_)
+    assert all(np.array_equal(ours.scores_[c], theirs.scores_[c]) for c in ours.scores_)
