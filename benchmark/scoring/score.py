@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
+from threadpoolctl import threadpool_limits
 
 import benchmark.metrics as M
 from benchmark.anatomy.preservation import brain_preservation, summarise
@@ -131,7 +132,16 @@ def write_scores(ts: TrialScores, folder: Path) -> Path:
 
 
 def score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> Results:
-    """Score the valid submission folder ``submission`` on every split; score files and plots go to ``out_dir``."""
+    """Score the valid submission folder ``submission`` on every split; score files and plots go to ``out_dir``.
+
+    BLAS runs on one thread meanwhile: split over threads, a long dot product (``anatomy``'s cosine of
+    descriptors of ~10^5 values) sums in another order, and the figures must not depend on which process
+    scores them (``run``'s pool workers have one thread each, ``score`` every core)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _score_submission(cfg, prepared, submission, out_dir)
+
+
+def _score_submission(cfg: DictConfig, prepared: Prepared, submission: Path, out_dir: Path) -> Results:
     sc = cfg.scoring
     info = read_info(submission)
     unknown = sorted(set(sc.knowledge) - set(KNOWLEDGE))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark.scoring.results import Failure, Provenance, Results, SubmissionInfo, Validation
@@ -87,3 +88,27 @@ def test_provenance_round_trips():
     assert results.to_json()["provenance"] == {"cohort": "c0ffee", "code": "5eed", "git": "v1-2-gabc",
                                                "synthetic": True}
     assert Results.from_json(results.to_json()) == results
+
+
+def test_scoring_sums_on_one_blas_thread_whatever_the_process(monkeypatch):
+    """A submission is scored with BLAS on one thread, as in ``run``'s pool workers, also where the process
+    has more (``score``): split over two threads, a long dot product (``anatomy``'s cosine) rounds
+    differently, and a figure would depend on which command scored it."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import benchmark.scoring.score as score
+
+    rng = np.random.default_rng(0)
+    u, v = rng.normal(size=200_000), rng.normal(size=200_000)
+    seen = {}
+
+    def probe(*args):
+        seen["threads"] = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+        seen["dot"] = float(np.dot(u, v))
+
+    monkeypatch.setattr(score, "_score_submission", probe)
+    with threadpool_limits(limits=2, user_api="blas"):
+        score.score_submission(None, None, None, None)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = float(np.dot(u, v))
+    assert seen["threads"] == {1} and seen["dot"] == one
