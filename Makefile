@@ -24,8 +24,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --no-compile torch==2.13.0
-	$(PY) -m pip install --quiet uv==0.13.9
-	$(PY) -m uv pip install --quiet --python $(PY) -e '.[test]' \
+	{ $(PY) -m pip install --quiet uv==0.13.9 && $(PY) -m uv pip install --quiet --python $(PY) -e '.[test]'; } \
 	  || { echo "uv could not install; pip instead" >&2; $(PY) -m pip install --quiet --no-compile -e '.[test]'; }
 	touch $(STAMP)
 
