@@ -54,13 +54,16 @@ def group_scores(mated: np.ndarray, nonmated: np.ndarray) -> Groups:
     return Groups(s[starts], t, size - t)
 
 
-def pure_run_ids(t: np.ndarray, n: np.ndarray) -> np.ndarray:
+def pure_run_ids(t: np.ndarray, n: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Index of the run of each group: consecutive groups holding only mated (or only non-mated)
-    scores share a run; a group holding both classes is a run of its own."""
+    scores share a run; a group holding both classes is a run of its own. ``rows`` (non-decreasing,
+    one per group): groups of different rows never share a run."""
     kind = np.where(n == 0, 1, np.where(t == 0, 0, 2)).astype(np.int8)
     new = np.empty(kind.size, dtype=bool)
-    new[0] = True
+    new[:1] = True
     new[1:] = (kind[1:] != kind[:-1]) | (kind[1:] == 2)
+    if rows is not None:
+        new[1:] |= rows[1:] != rows[:-1]
     return np.cumsum(new) - 1
 
 
@@ -106,10 +109,8 @@ def pav_rows(t: np.ndarray, n: np.ndarray, starts: np.ndarray) -> tuple[np.ndarr
     rows = np.repeat(np.arange(starts.size - 1), np.diff(starts))
     keep = (t + n) > 0
     t, n, rows = t[keep], n[keep], rows[keep]
-    kind = np.where(n == 0, 1, np.where(t == 0, 0, 2)).astype(np.int8)  # as pure_run_ids, within each row
-    new = np.ones(kind.size, dtype=bool)
-    new[1:] = (kind[1:] != kind[:-1]) | (kind[1:] == 2) | (rows[1:] != rows[:-1])
-    first = np.flatnonzero(new)
+    ids = pure_run_ids(t, n, rows)  # merged first, as pav_blocks does (exact for PAV)
+    first = np.flatnonzero(np.diff(ids, prepend=-1))
     t, n, rows = np.add.reduceat(t, first), np.add.reduceat(n, first), rows[first]
     w = t + n
     x = t / w

@@ -145,14 +145,11 @@ class _Sorted:
         return cls(trials.scores[om], trials.scores[on], e[om], e[on], t[on], persons.size)
 
 
-def person_multiplicities(rng: np.random.Generator, n_persons: int) -> np.ndarray:
-    """Step 1: how often each of ``n_persons`` persons is drawn when as many are drawn with replacement."""
-    return np.bincount(rng.integers(0, n_persons, n_persons), minlength=n_persons).astype(np.float64)
-
-
 def multiplicity_rows(rng: np.random.Generator, size: int, n_rows: int) -> np.ndarray:
-    """``n_rows`` calls of ``person_multiplicities(rng, size)`` at once, one per row: the same numbers, since
-    bounded integers take their 32-bit draws from the generator's own stream whatever the call's size."""
+    """Step 1, ``n_rows`` times: row i holds how often each of ``size`` persons (or trials) is drawn when as
+    many are drawn with replacement. The same numbers as ``n_rows`` successive draws of one row each
+    (``np.bincount(rng.integers(0, size, size))``), since bounded integers take their 32-bit draws from the
+    generator's own stream whatever the call's size."""
     draws = rng.integers(0, size, (n_rows, size)) + size * np.arange(n_rows)[:, None]
     return np.bincount(draws.ravel(), minlength=n_rows * size).reshape(n_rows, size).astype(np.float64)
 

@@ -35,7 +35,7 @@ def rank_k_ci(scores, enroll_ids, trial_ids, k: int, n: int = 1000, seed: int = 
     per_person = np.bincount(code, weights=h, minlength=persons.size)
     trials = np.bincount(code, minlength=persons.size).astype(np.float64)
     rng = np.random.default_rng(seed)
-    m = multiplicity_rows(rng, persons.size, int(n))  # n draws of person_multiplicities
+    m = multiplicity_rows(rng, persons.size, int(n))
     values = (m @ per_person) / (m @ trials)
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)

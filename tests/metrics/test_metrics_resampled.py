@@ -26,13 +26,16 @@ from benchmark.metrics.bootstrap import (
     _Sorted,
     _statistic,
     multiplicity_rows,
-    person_multiplicities,
 )
 from benchmark.metrics.cllr import min_cllr_from_blocks, min_cllr_from_groups, min_cllr_rows
 from benchmark.metrics.eer import eer_from_blocks, eer_from_groups, eer_rows
 from benchmark.metrics.linkability import binned_linkability
 
 # ---------------------------------------------------------------- frozen reference (the earlier code)
+
+
+def person_multiplicities(rng, n_persons):
+    return np.bincount(rng.integers(0, n_persons, n_persons), minlength=n_persons).astype(np.float64)
 
 
 def ref_linear_bin(values, rows, n_rows, x0, dx):
